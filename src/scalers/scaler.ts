@@ -1,0 +1,92 @@
+// The contract every trigger type implements, modelled on KEDA's pkg/scalers: parse and validate
+// metadata once into a typed config, report the External metric specs, return the current values
+// and whether the trigger is active, close. Nothing here knows Kubernetes objects or HTTP.
+
+import type { MetricTargetType } from '../api/types.js';
+
+/** Everything a trigger type needs to build a scaler, already resolved by the controller. */
+export interface TriggerInput {
+  namespace: string;
+  scaledObjectName: string;
+  /** Position in spec.triggers; part of the metric name (`s0-mysql-testdb`). */
+  triggerIndex: number;
+  /** trigger.metadata verbatim. */
+  metadata: Readonly<Record<string, string>>;
+  /** Parameters resolved from a (Cluster)TriggerAuthentication: Secret, ConfigMap and env values. */
+  authParams: Readonly<Record<string, string>>;
+  /** Environment of the target's container (envSourceContainerName), for `*FromEnv` parameters. */
+  resolvedEnv: Readonly<Record<string, string>>;
+  /** trigger.metricType, defaulted to AverageValue. */
+  metricType: MetricTargetType;
+}
+
+export interface MetricSpec {
+  /** External metric name the HPA asks for, e.g. `s0-mysql-testdb`. */
+  metricName: string;
+  targetType: MetricTargetType;
+  /** Target per pod (AverageValue) or in total (Value). */
+  targetValue: number;
+}
+
+export interface MetricSample {
+  metricName: string;
+  value: number;
+}
+
+export interface MetricsAndActivity {
+  samples: MetricSample[];
+  /** KEDA's activation: the value is above the trigger's activation threshold. */
+  active: boolean;
+}
+
+export interface Scaler {
+  readonly metricSpecs: readonly MetricSpec[];
+  /** Reads the current value(s); rejects with a ScalerError. Must honour the signal. */
+  metricsAndActivity(signal: AbortSignal): Promise<MetricsAndActivity>;
+  /** Releases what the scaler holds (a pool reference); safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** One trigger type. The registry (registry.ts) is the only place that lists them all. */
+export interface ScalerType<Config> {
+  readonly type: string;
+  /** Pure: validates metadata and auth into a typed config, or throws ScalerConfigError. No I/O. */
+  parse(input: TriggerInput): Config;
+  /** Builds the scaler. Must not need the data source to be reachable (lazy connect). */
+  create(config: Config, input: TriggerInput): Scaler;
+}
+
+/** A trigger's metadata or credentials are wrong; the user fixes the ScaledObject or its auth. */
+export class ScalerConfigError extends Error {
+  constructor(
+    /** The field as the user wrote it, e.g. `triggers[0].metadata.queryValue`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ScalerConfigError';
+  }
+}
+
+/** Why a read failed, as a stable word for conditions and events. */
+export type ScalerFailureReason =
+  | 'ConnectionFailed'
+  | 'AccessDenied'
+  | 'TooManyConnections'
+  | 'QueryFailed'
+  | 'QueryTimeout'
+  | 'BadResult'
+  | 'PoolExhausted'
+  | 'Aborted';
+
+/** A read failed at run time. The message says what to do and never holds a password. */
+export class ScalerError extends Error {
+  constructor(
+    readonly reason: ScalerFailureReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ScalerError';
+  }
+}

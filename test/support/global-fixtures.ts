@@ -1,0 +1,5 @@
+import { stopShared } from './shared.js';
+
+export async function mochaGlobalTeardown(): Promise<void> {
+  await stopShared();
+}
