@@ -1,0 +1,211 @@
+// A bounded pool of connections to one server as one user. It never holds more than maxConnections
+// (open or being opened); a caller that finds them all busy queues, and gives up with PoolExhausted
+// after acquireTimeoutMs. After a failed dial the pool backs off (capped exponential with jitter)
+// and every acquire inside that window fails fast with the last error instead of dialing again.
+// Idle connections are closed after idleTimeoutMs. Nothing is dialed before the first acquire.
+
+import { ScalerError } from '../scaler.js';
+import { reconnectDelayMs, type BackoffOptions } from './backoff.js';
+import { formatSeconds } from './mysql-errors.js';
+
+export interface ConnectionPoolOptions {
+  maxConnections: number;
+  acquireTimeoutMs: number;
+  idleTimeoutMs: number;
+  backoff: BackoffOptions;
+}
+
+export interface SessionFactory<S> {
+  /** Dials and sets up a session; rejects with a ScalerError that says what to fix. */
+  open(): Promise<S>;
+  /** Ends a session; never rejects. */
+  close(session: S): Promise<void>;
+  /** False when the session died while idle (the server went away). */
+  usable(session: S): boolean;
+}
+
+interface Waiter<S> {
+  /** False when the waiter already gave up (timeout, abort); the caller keeps the session. */
+  resolve(session: S): boolean;
+  reject(error: ScalerError): void;
+}
+
+interface IdleSession<S> {
+  session: S;
+  timer: NodeJS.Timeout;
+}
+
+export interface PoolStats {
+  /** Open or being opened. */
+  open: number;
+  idle: number;
+  waiting: number;
+  consecutiveDialFailures: number;
+}
+
+export class ConnectionPool<S> {
+  readonly #label: string;
+  readonly #factory: SessionFactory<S>;
+  readonly #options: ConnectionPoolOptions;
+  #open = 0;
+  readonly #idle: IdleSession<S>[] = [];
+  readonly #waiters: Waiter<S>[] = [];
+  #dialFailures = 0;
+  #retryAt = 0;
+  #lastDialError: ScalerError | undefined;
+  #closed = false;
+  readonly #closeWaiters: Array<() => void> = [];
+  readonly #closing = new Set<Promise<void>>();
+
+  constructor(label: string, factory: SessionFactory<S>, options: ConnectionPoolOptions) {
+    this.#label = label;
+    this.#factory = factory;
+    this.#options = options;
+  }
+
+  get stats(): PoolStats {
+    return { open: this.#open, idle: this.#idle.length, waiting: this.#waiters.length, consecutiveDialFailures: this.#dialFailures };
+  }
+
+  async acquire(signal?: AbortSignal): Promise<S> {
+    if (this.#closed) throw new ScalerError('Aborted', `the MySQL pool for ${this.#label} is closed`);
+    if (signal?.aborted === true) throw aborted(this.#label);
+    const idle = this.#takeIdle();
+    if (idle !== undefined) return idle;
+    if (this.#open < this.#options.maxConnections) return this.#dial();
+    return this.#enqueue(signal);
+  }
+
+  /** Hands a session back. `reusable: false` closes it (it failed or may carry changed state). */
+  release(session: S, reusable: boolean): void {
+    if (this.#closed || !reusable || !this.#factory.usable(session)) {
+      this.#discard(session);
+      this.#pump();
+      return;
+    }
+    for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
+      if (waiter.resolve(session)) return;
+    }
+    const timer = setTimeout(() => {
+      const index = this.#idle.findIndex((entry) => entry.session === session);
+      if (index < 0) return;
+      this.#idle.splice(index, 1);
+      this.#discard(session);
+    }, this.#options.idleTimeoutMs);
+    timer.unref();
+    this.#idle.push({ session, timer });
+  }
+
+  /** Rejects the queue, closes idle sessions, and resolves once every session in use is back and closed. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(new ScalerError('Aborted', `the MySQL pool for ${this.#label} was closed`));
+      for (const { session, timer } of this.#idle.splice(0)) {
+        clearTimeout(timer);
+        this.#discard(session);
+      }
+    }
+    if (this.#open > 0) await new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    await Promise.all(this.#closing);
+  }
+
+  #takeIdle(): S | undefined {
+    for (let entry = this.#idle.pop(); entry !== undefined; entry = this.#idle.pop()) {
+      clearTimeout(entry.timer);
+      if (this.#factory.usable(entry.session)) return entry.session;
+      this.#discard(entry.session);
+    }
+    return undefined;
+  }
+
+  async #dial(): Promise<S> {
+    if (Date.now() < this.#retryAt && this.#lastDialError !== undefined) throw this.#lastDialError;
+    this.#open += 1;
+    let session: S;
+    try {
+      session = await this.#factory.open();
+    } catch (err) {
+      this.#open -= 1;
+      const error = err instanceof ScalerError ? err : new ScalerError('ConnectionFailed', `cannot connect to MySQL at ${this.#label}`, { cause: err });
+      this.#dialFailures += 1;
+      this.#lastDialError = error;
+      this.#retryAt = Date.now() + reconnectDelayMs(this.#dialFailures, this.#options.backoff, Math.random());
+      this.#settleClose();
+      this.#pump();
+      throw error;
+    }
+    this.#dialFailures = 0;
+    this.#lastDialError = undefined;
+    this.#retryAt = 0;
+    if (this.#closed) {
+      this.#discard(session);
+      throw new ScalerError('Aborted', `the MySQL pool for ${this.#label} was closed while connecting`);
+    }
+    return session;
+  }
+
+  #enqueue(signal: AbortSignal | undefined): Promise<S> {
+    return new Promise<S>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        remove();
+        reject(new ScalerError('PoolExhausted', `no MySQL connection to ${this.#label} became free within ` +
+          `${formatSeconds(this.#options.acquireTimeoutMs)} (pool of ${this.#options.maxConnections}, all busy with other queries): ` +
+          "make the queries faster, poll less often, or raise queryscaler's MySQL pool size"));
+      }, this.#options.acquireTimeoutMs);
+      const onAbort = () => {
+        remove();
+        reject(aborted(this.#label));
+      };
+      const remove = () => {
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const index = this.#waiters.indexOf(waiter);
+        if (index >= 0) this.#waiters.splice(index, 1);
+      };
+      const waiter: Waiter<S> = {
+        resolve: (session) => {
+          if (settled) return false;
+          remove();
+          resolve(session);
+          return true;
+        },
+        reject: (error) => {
+          if (settled) return;
+          remove();
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** A slot came free: dial on behalf of the first waiter. */
+  #pump(): void {
+    while (!this.#closed && this.#waiters.length > 0 && this.#open < this.#options.maxConnections) {
+      const waiter = this.#waiters.shift()!;
+      // The waiter may time out while we dial for it; then the new session goes to the next one.
+      this.#dial().then((session) => {
+        if (!waiter.resolve(session)) this.release(session, true);
+      }, waiter.reject);
+    }
+  }
+
+  #discard(session: S): void {
+    this.#open -= 1;
+    const closing = this.#factory.close(session).finally(() => this.#closing.delete(closing));
+    this.#closing.add(closing);
+    this.#settleClose();
+  }
+
+  #settleClose(): void {
+    if (this.#closed && this.#open === 0) for (const resolve of this.#closeWaiters.splice(0)) resolve();
+  }
+}
+
+function aborted(label: string): ScalerError {
+  return new ScalerError('Aborted', `the read from MySQL at ${label} was cancelled`);
+}

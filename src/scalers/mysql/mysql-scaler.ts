@@ -1,0 +1,36 @@
+// The `mysql` trigger type: KEDA's MySQL scaler, reading one number with the trigger's query from a
+// shared, bounded pool. create() dials nothing; the first read connects.
+
+import type { MetricsAndActivity, MetricSpec, Scaler, ScalerType } from '../scaler.js';
+import { parseMySqlConfig, type MySqlConfig } from './mysql-config.js';
+import { leasePool, type PoolLease } from './pool-registry.js';
+import { metricValueFromResult } from './query-result.js';
+
+export class MySqlScaler implements Scaler {
+  readonly metricSpecs: readonly MetricSpec[];
+  readonly #config: MySqlConfig;
+  readonly #lease: PoolLease;
+
+  constructor(config: MySqlConfig) {
+    this.#config = config;
+    this.metricSpecs = [{ metricName: config.metricName, targetType: config.metricType, targetValue: config.queryValue }];
+    this.#lease = leasePool(config.target, config.tls);
+  }
+
+  async metricsAndActivity(signal: AbortSignal): Promise<MetricsAndActivity> {
+    const config = this.#config;
+    const outcome = await this.#lease.query(config.query, config.queryTimeoutMs, signal);
+    const value = metricValueFromResult(outcome, config.query, config.nullAsZero);
+    return { samples: [{ metricName: config.metricName, value }], active: value > config.activationQueryValue };
+  }
+
+  close(): Promise<void> {
+    return this.#lease.release();
+  }
+}
+
+export const mysqlScalerType: ScalerType<MySqlConfig> = {
+  type: 'mysql',
+  parse: parseMySqlConfig,
+  create: (config) => new MySqlScaler(config),
+};

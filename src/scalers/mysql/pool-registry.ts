@@ -1,0 +1,193 @@
+// One connection pool per distinct (endpoint, user, password, database, TLS) across every MySQL
+// trigger in the process, reference-counted by the scalers that lease it and closed when the last
+// one lets go. On top of each pool, single-flight: a query already running on that pool with the
+// same time limit is joined rather than run again, so 300 ScaledObjects with the same query cost
+// one query per polling interval.
+
+import { createHash } from 'node:crypto';
+import type { ConnectionOptions } from 'mysql2';
+import { ScalerError } from '../scaler.js';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { ConnectionPool, type PoolStats } from './connection-pool.js';
+import { endpointLabel, type ConnectionTarget } from './dsn.js';
+import { toScalerError, type ErrorContext } from './mysql-errors.js';
+import { queryForMessage, type QueryOutcome } from './query-result.js';
+import { closeSession, openSession, runReadOnlyQuery, type MySqlSession } from './query-runner.js';
+import { mysql2Ssl, type TlsSettings } from './tls-settings.js';
+
+export interface MySqlPoolOptions {
+  /** Connections per pool, open or being opened. */
+  maxConnections: number;
+  /** How long a read waits for a busy pool before PoolExhausted. */
+  acquireTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** TCP connect + handshake + session setup. */
+  connectTimeoutMs: number;
+  backoff: BackoffOptions;
+}
+
+export const DEFAULT_MYSQL_POOL_OPTIONS: Readonly<MySqlPoolOptions> = {
+  maxConnections: 4,
+  acquireTimeoutMs: 5_000,
+  idleTimeoutMs: 60_000,
+  connectTimeoutMs: 5_000,
+  backoff: DEFAULT_BACKOFF,
+};
+
+let poolOptions: MySqlPoolOptions = { ...DEFAULT_MYSQL_POOL_OPTIONS };
+
+/** Options for pools created from now on (main wires them from CLI flags before any scaler exists). */
+export function setMySqlPoolOptions(options: Partial<MySqlPoolOptions>): void {
+  const next = { ...poolOptions, ...options };
+  if (!Number.isInteger(next.maxConnections) || next.maxConnections < 1) {
+    throw new RangeError(`MySQL pool size must be a whole number of at least 1, got ${next.maxConnections}`);
+  }
+  poolOptions = next;
+}
+
+export function mysqlPoolOptions(): Readonly<MySqlPoolOptions> {
+  return poolOptions;
+}
+
+/** A scaler's hold on a shared pool. */
+export interface PoolLease {
+  /** Runs the query, or joins the identical one already running on this pool. Rejects with a ScalerError. */
+  query(query: string, timeoutMs: number, signal: AbortSignal): Promise<QueryOutcome>;
+  /** Lets go of the pool; the last lease closes it. Safe to call twice. */
+  release(): Promise<void>;
+}
+
+interface PoolEntry {
+  key: string;
+  label: string;
+  refs: number;
+  pool: ConnectionPool<MySqlSession>;
+  context: ErrorContext;
+  inFlight: Map<string, Promise<QueryOutcome>>;
+}
+
+const pools = new Map<string, PoolEntry>();
+
+export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease {
+  const key = poolKey(target, tls);
+  let entry = pools.get(key);
+  if (entry === undefined) {
+    entry = createEntry(key, target, tls);
+    pools.set(key, entry);
+  }
+  entry.refs += 1;
+  const leased = entry;
+  let released = false;
+  return {
+    query(query, timeoutMs, signal) {
+      if (released) return Promise.reject(new ScalerError('Aborted', `the scaler for ${leased.label} is closed`));
+      return joinOrRun(leased, query, timeoutMs, signal);
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      leased.refs -= 1;
+      if (leased.refs > 0) return;
+      if (pools.get(leased.key) === leased) pools.delete(leased.key);
+      await leased.pool.close();
+    },
+  };
+}
+
+/** Pools alive now, for tests and the /metrics endpoint. Labels carry no password. */
+export function mysqlPoolStats(): Array<PoolStats & { label: string; leases: number }> {
+  return [...pools.values()].map((entry) => ({ label: entry.label, leases: entry.refs, ...entry.pool.stats }));
+}
+
+function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): PoolEntry {
+  const endpoint = endpointLabel(target.endpoint);
+  const label = `${target.user}@${endpoint}/${target.database}`;
+  const context: ErrorContext = {
+    endpoint,
+    user: target.user,
+    secrets: [target.password.reveal(), tls.key?.reveal() ?? ''].filter((secret) => secret !== ''),
+  };
+  const options = poolOptions;
+  const connection: ConnectionOptions = {
+    user: target.user,
+    password: target.password.reveal(),
+  };
+  if (target.database !== '') connection.database = target.database;
+  if (target.endpoint.kind === 'socket') {
+    connection.socketPath = target.endpoint.path;
+  } else {
+    connection.host = target.endpoint.host;
+    connection.port = target.endpoint.port;
+  }
+  const ssl = mysql2Ssl(tls);
+  if (ssl !== undefined) connection.ssl = ssl;
+
+  const pool = new ConnectionPool<MySqlSession>(label, {
+    open: async () => {
+      try {
+        return await openSession(connection, options.connectTimeoutMs);
+      } catch (err) {
+        throw toScalerError(err, context);
+      }
+    },
+    close: closeSession,
+    usable: (session) => !session.broken,
+  }, options);
+  return { key, label, refs: 0, pool, context, inFlight: new Map() };
+}
+
+function joinOrRun(entry: PoolEntry, query: string, timeoutMs: number, signal: AbortSignal): Promise<QueryOutcome> {
+  const flightKey = `${timeoutMs}\n${query}`;
+  let flight = entry.inFlight.get(flightKey);
+  if (flight === undefined) {
+    // The shared run has no caller's signal: one caller giving up must not cancel it for the others.
+    // It is bounded anyway by the acquire timeout and the query's time limit.
+    const started = runOnPool(entry, query, timeoutMs).finally(() => {
+      if (entry.inFlight.get(flightKey) === started) entry.inFlight.delete(flightKey);
+    });
+    flight = started;
+    entry.inFlight.set(flightKey, flight);
+  }
+  return abortable(flight, signal, () => new ScalerError('Aborted',
+    `the read of query "${queryForMessage(query)}" from MySQL at ${entry.context.endpoint} was cancelled`));
+}
+
+async function runOnPool(entry: PoolEntry, query: string, timeoutMs: number): Promise<QueryOutcome> {
+  const context: ErrorContext = { ...entry.context, query, queryTimeoutMs: timeoutMs };
+  for (let attempt = 1; ; attempt += 1) {
+    const session = await entry.pool.acquire();
+    const reused = session.uses > 0;
+    try {
+      const outcome = await runReadOnlyQuery(session, query, timeoutMs);
+      entry.pool.release(session, !session.broken);
+      return outcome;
+    } catch (err) {
+      entry.pool.release(session, !session.broken);
+      // A pooled connection the server dropped while it sat idle (restart, wait_timeout) fails on
+      // first use; that is not the query's fault, so try once more on a fresh connection.
+      if (attempt === 1 && reused && session.broken && !isTimeout(err)) continue;
+      throw toScalerError(err, context);
+    }
+  }
+}
+
+function isTimeout(err: unknown): boolean {
+  const errno = (err as { errno?: unknown }).errno;
+  const code = (err as { code?: unknown }).code;
+  return errno === 1969 || errno === 3024 || code === 'QUERYSCALER_CLIENT_TIMEOUT';
+}
+
+function abortable<T>(work: Promise<T>, signal: AbortSignal, error: () => ScalerError): Promise<T> {
+  if (signal.aborted) return Promise.reject(error());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(error());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Identifies a pool without holding secrets in the clear: the password and key only as a hash. */
+function poolKey(target: ConnectionTarget, tls: TlsSettings): string {
+  const secrets = createHash('sha256').update(target.password.reveal()).update('\0').update(tls.key?.reveal() ?? '').digest('hex');
+  return JSON.stringify([target.endpoint, target.user, target.database, tls.mode, tls.ca ?? '', tls.cert ?? '', secrets]);
+}

@@ -1,0 +1,143 @@
+// One MySQL/MariaDB connection as the pool holds it, and the one thing we do with it: run a
+// trigger's query read-only and time-limited. The session itself is read-only
+// (SET SESSION TRANSACTION READ ONLY, so even DDL, which commits implicitly, is refused) and each
+// query also runs inside START TRANSACTION READ ONLY … ROLLBACK. The server stops the statement at
+// the limit (MariaDB: SET STATEMENT max_statement_time=… FOR; MySQL: session max_execution_time);
+// the client gives up a little later and drops the connection if the server did not.
+
+import mysql from 'mysql2/promise';
+import type { ConnectionOptions, FieldPacket, TypeCast } from 'mysql2';
+import { CLIENT_TIMEOUT_CODE } from './mysql-errors.js';
+import type { QueryOutcome } from './query-result.js';
+
+export type ServerFlavor = 'mariadb' | 'mysql';
+
+export interface MySqlSession {
+  readonly connection: mysql.Connection;
+  /** Learnt from VERSION() right after connecting. */
+  flavor: ServerFlavor;
+  /** Set once the connection failed or ran a statement that may have changed session state. */
+  broken: boolean;
+  /** Queries run on this session so far; a stale reused session earns one retry on a fresh one. */
+  uses: number;
+  /** MySQL only: the session max_execution_time last set, to skip re-setting it. */
+  maxExecutionTimeMs?: number;
+}
+
+/** How long after the server-side limit the client stops waiting. */
+export const CLIENT_GRACE_MS = 1_000;
+
+// Everything as the server's text: DECIMAL, BIGINT and DOUBLE parse exactly in query-result.ts,
+// and a text column stays text instead of being guessed at by the driver.
+const asText: TypeCast = (field) => field.string();
+
+export async function openSession(options: ConnectionOptions, timeoutMs: number): Promise<MySqlSession> {
+  const connection = await mysql.createConnection({
+    ...options,
+    connectTimeout: timeoutMs,
+    typeCast: asText,
+    dateStrings: true,
+    multipleStatements: false,
+    charset: 'utf8mb4',
+    enableKeepAlive: true,
+  });
+  const session: MySqlSession = { connection, flavor: 'mysql', broken: false, uses: 0 };
+  const markBroken = () => {
+    session.broken = true;
+  };
+  connection.on('error', markBroken);
+  connection.on('end', markBroken);
+  try {
+    const [rows] = await withDeadline(connection.query<mysql.RowDataPacket[]>({ sql: 'SELECT VERSION()', rowsAsArray: true }),
+      timeoutMs, session);
+    const version = String((rows[0] as unknown[] | undefined)?.[0] ?? '');
+    session.flavor = /mariadb/i.test(version) ? 'mariadb' : 'mysql';
+    await withDeadline(connection.query('SET SESSION TRANSACTION READ ONLY'), timeoutMs, session);
+    return session;
+  } catch (err) {
+    connection.destroy();
+    throw err;
+  }
+}
+
+/** Ends the connection politely (COM_QUIT), or destroys it if the server does not answer quickly. */
+export async function closeSession(session: MySqlSession): Promise<void> {
+  if (session.broken) {
+    session.connection.destroy();
+    return;
+  }
+  session.broken = true;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      session.connection.end(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 1_000);
+      }),
+    ]);
+  } catch {
+    // already gone: nothing to end
+  } finally {
+    clearTimeout(timer);
+    session.connection.destroy();
+  }
+}
+
+/** Runs the trigger's query read-only with a time limit. Rejects with the driver's error. */
+export async function runReadOnlyQuery(session: MySqlSession, query: string, limitMs: number): Promise<QueryOutcome> {
+  session.uses += 1;
+  try {
+    return await withDeadline(readOnly(session, query, limitMs), limitMs + CLIENT_GRACE_MS, session);
+  } catch (err) {
+    // A fatal error reaches the query's promise, not always the connection's 'error' event.
+    if ((err as { fatal?: unknown }).fatal === true) session.broken = true;
+    throw err;
+  }
+}
+
+async function readOnly(session: MySqlSession, query: string, limitMs: number): Promise<QueryOutcome> {
+  const connection = session.connection;
+  let sql = query.trim().replace(/;+\s*$/, '');
+  if (session.flavor === 'mariadb') {
+    sql = `SET STATEMENT max_statement_time=${(limitMs / 1000).toFixed(3)} FOR ${sql}`;
+  } else if (session.maxExecutionTimeMs !== limitMs) {
+    await connection.query(`SET SESSION max_execution_time=${Math.max(1, Math.round(limitMs))}`);
+    session.maxExecutionTimeMs = limitMs;
+  }
+  await connection.query('START TRANSACTION READ ONLY');
+  try {
+    const [result, fields] = await connection.query({ sql, rowsAsArray: true });
+    if (!Array.isArray(result) || fields === undefined) {
+      // Not a SELECT: whatever it was may have changed session state; never reuse this connection.
+      session.broken = true;
+      return { kind: 'no-result-set' };
+    }
+    return {
+      kind: 'rows',
+      columns: (fields as FieldPacket[]).map((field) => field.name),
+      rows: result as unknown as Array<Array<string | null>>,
+    };
+  } finally {
+    if (!session.broken) {
+      await connection.query('ROLLBACK').catch(() => {
+        session.broken = true;
+      });
+    }
+  }
+}
+
+/** Races `work` against a deadline; at the deadline the connection is destroyed (the server may be
+ * stuck, and a half-read result would poison the next query) and the error carries CLIENT_TIMEOUT_CODE. */
+function withDeadline<T>(work: Promise<T>, ms: number, session: MySqlSession): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      session.broken = true;
+      session.connection.destroy();
+      reject(Object.assign(new Error(`no answer from the server within ${ms} ms`), { code: CLIENT_TIMEOUT_CODE }));
+    }, ms);
+  });
+  // The loser of the race may still reject later (the destroyed connection's query); that is expected.
+  work.catch(() => undefined);
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
