@@ -9,6 +9,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${QUERYSCALER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/queryscaler}
 bin=$cache/control-plane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION
 mkdir -p "$bin"
+# Test runs started side by side (several engineers, or mocha and a shell) would otherwise build the
+# same binaries twice at once; the second waits here and then finds them built.
+exec 9>"$bin/.build.lock"
+flock 9
 
 if [[ ! -x $bin/etcd ]]; then
   echo "building etcd $ETCD_VERSION (about 1 minute)" >&2
