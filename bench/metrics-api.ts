@@ -1,0 +1,485 @@
+// How fast the external metrics API answers the HPA, against the physical floor of one MySQL round
+// trip. One run starts a throwaway MariaDB (the seed table with 500 rows, so the seed query gives
+// 84) and a real kube-apiserver (for the SubjectAccessReview every request is authorized by), our
+// server on 127.0.0.1 in this process, and a load client in a worker thread that talks to it
+// directly, as kube-apiserver's aggregator would: mutual TLS with a front-proxy client certificate,
+// X-Remote-User/X-Remote-Group headers, keep-alive connections.
+//
+//   node --import tsx bench/metrics-api.ts
+//
+// Prints the tables and rewrites its block in bench/RESULTS.md. Everything it starts is stopped on
+// the way out, also after an error or Ctrl-C.
+
+import { readFile, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { VersionApi } from '@kubernetes/client-node';
+import mysql from 'mysql2/promise';
+import { createLogger } from '../src/log.js';
+import { MetricCache } from '../src/metric-cache/metric-cache.js';
+import type { RegisteredScaledObject } from '../src/metric-cache/types.js';
+import { startMetricsApiServer, type MetricsApiServer } from '../src/metrics-api/server.js';
+import { findScalerType } from '../src/scalers/registry.js';
+import type { Scaler, TriggerInput } from '../src/scalers/scaler.js';
+import { createSelfSignedServing, issueCertificate, type KeyPairPem } from '../src/tls/certificates.js';
+import { FRONT_PROXY_CLIENT_NAME, startControlPlane } from '../test/support/control-plane.js';
+import { startMariaDb, type MariaDb } from '../test/support/mariadb.js';
+import { createSeedTable, SEED_QUERY, seedMetricForRows, setSeedRowCount } from '../test/support/seed-scenario.js';
+import type { CellRequest, CellResult, WorkerMessage } from './support/load-client.js';
+import { withGeneratedBlock } from './support/results-file.js';
+import { formatMs, markdownTable, summarize, type LatencySummary } from './support/stats.js';
+import { hitVerdict, missVerdict, type Verdict } from './support/targets.js';
+
+const SEED_ROWS = 500;
+const EXPECTED_VALUE = seedMetricForRows(SEED_ROWS);
+const NAMESPACE = 'bench';
+const METRIC_NAME = 's0-mysql-testdb';
+const HIT_OBJECT = 'so-hit';
+const MISS_OBJECT = 'so-miss';
+/** Long enough that the value read in warm-up is served for the whole run. */
+const HIT_POLLING_INTERVAL_MS = 3_600_000;
+/** Every request finds the cached value too old and reads MySQL (or joins the read in flight). */
+const MISS_POLLING_INTERVAL_MS = 0;
+const CONCURRENCIES = [1, 8, 64];
+const SEQUENTIAL_RUNS = 2_000;
+const SEQUENTIAL_WARMUP_RUNS = 200;
+const CELL_WARMUP_MS = 500;
+const CELL_MAX_REQUESTS = 5_000;
+const CELL_MAX_MS = 3_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const RESULTS_PATH = fileURLToPath(new URL('RESULTS.md', import.meta.url));
+const RESULTS_HEADING = '## metrics-api';
+
+interface SequentialRow {
+  name: string;
+  summary: LatencySummary;
+}
+
+/**
+ * floor: a bare node:https server with the same TLS set-up answering a fixed body, i.e. what TLS,
+ * HTTP and the load client cost on this machine before any of our code runs.
+ */
+type HttpCase = 'floor' | 'hit' | 'miss';
+const HTTP_CASES: readonly HttpCase[] = ['floor', 'hit', 'miss'];
+
+interface HttpRow {
+  cache: HttpCase;
+  concurrency: number;
+  summary: LatencySummary;
+  errors: number;
+  /** SELECTs MariaDB ran (Com_select) per request answered, warm-up included. */
+  selectsPerRequest: number;
+}
+
+interface Environment {
+  date: string;
+  cpuModel: string;
+  cpus: number;
+  memoryGiB: number;
+  loadAtStart: string;
+  loadAtEnd: string;
+  node: string;
+  mariaDb: string;
+  kubernetes: string;
+}
+
+/** What has to be stopped, newest first; each step runs even when an earlier one failed. */
+class Cleanup {
+  private readonly steps: Array<{ what: string; run: () => Promise<void> | void }> = [];
+
+  add(what: string, run: () => Promise<void> | void): void {
+    this.steps.push({ what, run });
+  }
+
+  async runAll(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) {
+      try {
+        await step.run();
+      } catch (error) {
+        console.error(`cleanup: stopping ${step.what} failed: ${errorText(error)}`);
+      }
+    }
+  }
+}
+
+interface Options {
+  cases: readonly HttpCase[];
+  /** RESULTS.md gets a complete run only. */
+  write: boolean;
+}
+
+/** `--cases hit` runs only the hit cells (e.g. under --cpu-prof) and leaves RESULTS.md alone. */
+function options(): Options {
+  const { values } = parseArgs({ options: { cases: { type: 'string' } }, strict: true });
+  if (values.cases === undefined) return { cases: HTTP_CASES, write: true };
+  const cases = values.cases.split(',').map((c) => c.trim());
+  const unknown = cases.filter((c) => !(HTTP_CASES as readonly string[]).includes(c));
+  if (unknown.length > 0) throw new Error(`--cases: unknown case ${unknown.join(', ')}; give a comma-separated list of ${HTTP_CASES.join(', ')}`);
+  return { cases: cases as HttpCase[], write: false };
+}
+
+async function main(): Promise<void> {
+  const chosen = options();
+  const cleanup = new Cleanup();
+  const interrupted = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    console.error(`${signal}: stopping the benchmark and everything it started`);
+    process.exitCode = 130;
+    interrupted.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await run(chosen, cleanup, interrupted.signal);
+  } finally {
+    await cleanup.runAll();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal): Promise<void> {
+  const loadAtStart = loadAverage();
+  console.log('starting MariaDB and the control plane (etcd, kube-apiserver, kube-controller-manager)...');
+  const [dbStart, cpStart] = await Promise.allSettled([
+    startMariaDb(),
+    // The SubjectAccessReview needs kube-apiserver only; one light controller keeps the start-up check meaningful.
+    startControlPlane({ controllers: ['serviceaccount-controller'] }),
+  ]);
+  if (dbStart.status === 'fulfilled') cleanup.add('MariaDB', () => dbStart.value.stop());
+  if (cpStart.status === 'fulfilled') cleanup.add('the control plane', () => cpStart.value.stop());
+  if (dbStart.status === 'rejected') throw new Error(`starting MariaDB failed: ${errorText(dbStart.reason)}`, { cause: dbStart.reason });
+  if (cpStart.status === 'rejected') throw new Error(`starting the control plane failed: ${errorText(cpStart.reason)}`, { cause: cpStart.reason });
+  const db = dbStart.value;
+  const cp = cpStart.value;
+  interrupted.throwIfAborted();
+
+  await createSeedTable(db);
+  await setSeedRowCount(db, SEED_ROWS);
+
+  const raw = await mysql.createConnection({ host: db.host, port: db.port, user: 'root', password: db.rootPassword, database: 'testdb' });
+  cleanup.add('the raw MySQL connection', () => raw.end());
+  const sequential = await measureSequential(raw, interrupted);
+
+  const cache = new MetricCache();
+  cleanup.add('the metric cache', () => cache.close());
+  const hitScaler = mysqlScaler(db, HIT_OBJECT);
+  cleanup.add(`the scaler of ${HIT_OBJECT}`, () => hitScaler.close());
+  const missScaler = mysqlScaler(db, MISS_OBJECT);
+  cleanup.add(`the scaler of ${MISS_OBJECT}`, () => missScaler.close());
+  cache.register(registration(HIT_OBJECT, HIT_POLLING_INTERVAL_MS, hitScaler));
+  cache.register(registration(MISS_OBJECT, MISS_POLLING_INTERVAL_MS, missScaler));
+
+  // Time a scaler read on its own too: it splits a miss into what MySQL costs and what HTTP adds.
+  sequential.push({
+    name: 'scaler read (MySqlScaler.metricsAndActivity, pooled)',
+    summary: await timeSequential(async () => {
+      const result = await missScaler.metricsAndActivity(interrupted);
+      expectValue('the scaler read', result.samples[0]?.value);
+    }, interrupted),
+  });
+
+  // One serving certificate for our server and the bare one, so both pay the same TLS costs.
+  const serving = createSelfSignedServing(['localhost'], ['127.0.0.1']);
+  const server: MetricsApiServer = await startMetricsApiServer({
+    cache,
+    kubeConfig: cp.kubeConfig,
+    host: '127.0.0.1',
+    port: 0,
+    tls: { certPem: serving.certPem, keyPem: serving.keyPem },
+    logger: createLogger('warn'),
+  });
+  cleanup.add('the metrics API server', () => server.close());
+  const frontProxyClient = issueCertificate(cp.frontProxyCa, { commonName: FRONT_PROXY_CLIENT_NAME, usage: 'client' });
+
+  const worker = startLoadClient();
+  cleanup.add('the load client worker', async () => {
+    await worker.terminate();
+  });
+  await awaitWorkerMessage(worker, 'ready', interrupted);
+
+  const floor = await startFloorServer(serving, cp.frontProxyCa.certPem);
+  cleanup.add('the bare HTTPS server', () => floor.close());
+
+  const http: HttpRow[] = [];
+  for (const cacheCase of chosen.cases) {
+    for (const concurrency of CONCURRENCIES) {
+      interrupted.throwIfAborted();
+      const scaledObject = cacheCase === 'hit' ? HIT_OBJECT : MISS_OBJECT;
+      const cell: CellRequest = {
+        port: cacheCase === 'floor' ? floor.port : server.port,
+        path: `/apis/external.metrics.k8s.io/v1beta1/namespaces/${NAMESPACE}/${METRIC_NAME}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${scaledObject}`)}`,
+        // As the aggregator forwards the HPA's request; system:masters makes the SubjectAccessReview allow it.
+        headers: { 'X-Remote-User': 'system:kube-controller-manager', 'X-Remote-Group': 'system:masters' },
+        caPem: serving.caPem,
+        certPem: frontProxyClient.certPem,
+        keyPem: frontProxyClient.keyPem,
+        concurrency,
+        warmupMs: CELL_WARMUP_MS,
+        maxRequests: CELL_MAX_REQUESTS,
+        maxMs: CELL_MAX_MS,
+        expectInBody: `"value":"${EXPECTED_VALUE}"`,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      };
+      const selectsBefore = await comSelect(db);
+      worker.postMessage(cell);
+      const result = await awaitWorkerMessage(worker, 'done', interrupted);
+      const selects = (await comSelect(db)) - selectsBefore;
+      if (result.errors > 0) {
+        throw new Error(`${cacheCase} with ${concurrency} clients: ${result.errors} of ${result.latenciesMs.length} requests failed; first: ${result.firstError ?? 'unknown'}`);
+      }
+      const row: HttpRow = {
+        cache: cacheCase,
+        concurrency,
+        summary: summarize(result.latenciesMs, result.elapsedMs),
+        errors: result.errors,
+        selectsPerRequest: selects / (result.latenciesMs.length + result.warmupRequests),
+      };
+      http.push(row);
+      console.log(`  ${cacheCase} c=${concurrency}: p50 ${formatMs(row.summary.p50Ms)} ms, p99 ${formatMs(row.summary.p99Ms)} ms, ${row.summary.throughput.toFixed(0)} req/s`);
+    }
+  }
+
+  if (!chosen.write) {
+    console.log(`\n${sequentialTable(sequential)}\n\n${httpTable(http)}\n\n(a partial run: bench/RESULTS.md left as it was)`);
+    return;
+  }
+  const environment: Environment = {
+    date: new Date().toISOString(),
+    cpuModel: await cpuModel(),
+    cpus: os.availableParallelism(),
+    memoryGiB: os.totalmem() / 1024 ** 3,
+    loadAtStart,
+    loadAtEnd: loadAverage(),
+    node: process.version,
+    mariaDb: String((await db.query<Array<{ v: string }>>('SELECT VERSION() AS v'))[0]?.v),
+    kubernetes: (await cp.kubeConfig.makeApiClient(VersionApi).getCode()).gitVersion,
+  };
+  const block = report(environment, sequential, http);
+  console.log(`\n${block}`);
+  const previous = await readFile(RESULTS_PATH, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return '# Benchmark results\n';
+    throw error;
+  });
+  await writeFile(RESULTS_PATH, withGeneratedBlock(previous, RESULTS_HEADING, 'metrics-api', block));
+  console.log(`\nwritten to ${RESULTS_PATH}`);
+}
+
+/** The floor: the seed query alone, then the statements the scaler wraps it in, on one connection. */
+async function measureSequential(raw: mysql.Connection, signal: AbortSignal): Promise<SequentialRow[]> {
+  const seedQuery = async (): Promise<void> => {
+    const [rows] = await raw.query<mysql.RowDataPacket[]>({ sql: SEED_QUERY, rowsAsArray: true });
+    expectValue('the raw seed query', Number((rows[0] as unknown[] | undefined)?.[0]));
+  };
+  // What query-runner.ts sends per read on MariaDB: three statements, three round trips.
+  const scalerStatements = async (): Promise<void> => {
+    await raw.query('START TRANSACTION READ ONLY');
+    const [rows] = await raw.query<mysql.RowDataPacket[]>({ sql: `SET STATEMENT max_statement_time=5.000 FOR ${SEED_QUERY}`, rowsAsArray: true });
+    await raw.query('ROLLBACK');
+    expectValue('the scaler statements', Number((rows[0] as unknown[] | undefined)?.[0]));
+  };
+  return [
+    { name: 'raw seed query (1 statement, mysql2 connection)', summary: await timeSequential(seedQuery, signal) },
+    { name: "the scaler's 3 statements, raw (START TRANSACTION READ ONLY; SET STATEMENT max_statement_time FOR query; ROLLBACK)", summary: await timeSequential(scalerStatements, signal) },
+  ];
+}
+
+async function timeSequential(once: () => Promise<void>, signal: AbortSignal): Promise<LatencySummary> {
+  for (let i = 0; i < SEQUENTIAL_WARMUP_RUNS; i += 1) await once();
+  signal.throwIfAborted();
+  const latencies: number[] = [];
+  const begun = performance.now();
+  for (let i = 0; i < SEQUENTIAL_RUNS; i += 1) {
+    const started = performance.now();
+    await once();
+    latencies.push(performance.now() - started);
+  }
+  return summarize(latencies, performance.now() - begun);
+}
+
+function expectValue(what: string, value: number | undefined): void {
+  if (value !== EXPECTED_VALUE) {
+    throw new Error(`${what} returned ${value}, expected ${EXPECTED_VALUE} (${SEED_ROWS} rows with testcolumn2='none'); is the seed table intact?`);
+  }
+}
+
+/** The real MySQL scaler for the seed trigger, as the controller would build it from keda.yaml. */
+function mysqlScaler(db: MariaDb, scaledObjectName: string): Scaler {
+  const type = findScalerType('mysql');
+  if (type === undefined) throw new Error('the scaler registry has no "mysql" trigger type');
+  const input: TriggerInput = {
+    namespace: NAMESPACE,
+    scaledObjectName,
+    triggerIndex: 0,
+    metadata: { queryValue: '3', query: SEED_QUERY },
+    authParams: { host: db.host, port: String(db.port), dbName: 'testdb', username: 'root', password: db.rootPassword },
+    resolvedEnv: {},
+    metricType: 'AverageValue',
+  };
+  const scaler = type.create(type.parse(input), input);
+  const spec = scaler.metricSpecs[0];
+  if (spec?.metricName !== METRIC_NAME) throw new Error(`the mysql scaler names its metric ${spec?.metricName}, expected ${METRIC_NAME}`);
+  return scaler;
+}
+
+function registration(name: string, pollingIntervalMs: number, scaler: Scaler): RegisteredScaledObject {
+  const spec = scaler.metricSpecs[0]!;
+  return { namespace: NAMESPACE, name, pollingIntervalMs, triggers: [{ triggerIndex: 0, spec, scaler, useCachedMetrics: false }] };
+}
+
+/**
+ * The floor: node:https alone, asking for the client certificate and answering every request with
+ * the body our server gives on a hit. Nothing of ours runs, so its figures are the best any server
+ * in this process could do with this TLS set-up on this machine.
+ */
+async function startFloorServer(serving: KeyPairPem, clientCaPem: string): Promise<{ port: number; close: () => Promise<void> }> {
+  const body = JSON.stringify({
+    kind: 'ExternalMetricValueList',
+    apiVersion: 'external.metrics.k8s.io/v1beta1',
+    metadata: {},
+    items: [{ metricName: METRIC_NAME, metricLabels: {}, timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), value: String(EXPECTED_VALUE) }],
+  });
+  const server = https.createServer({ cert: serving.certPem, key: serving.keyPem, ca: clientCaPem, requestCert: true, rejectUnauthorized: false }, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * The load client in a worker thread. A worker does not inherit the `--import tsx` loader, so it
+ * starts from a line of JavaScript that registers tsx in the worker and then imports the client.
+ */
+function startLoadClient(): Worker {
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./support/load-client.ts', import.meta.url).href;
+  return new Worker(`import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
+}
+
+function awaitWorkerMessage(worker: Worker, kind: 'ready', interrupted: AbortSignal): Promise<void>;
+function awaitWorkerMessage(worker: Worker, kind: 'done', interrupted: AbortSignal): Promise<CellResult>;
+function awaitWorkerMessage(worker: Worker, kind: 'ready' | 'done', interrupted: AbortSignal): Promise<CellResult | void> {
+  return new Promise((resolve, reject) => {
+    const settle = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      interrupted.removeEventListener('abort', onAbort);
+    };
+    const onMessage = (message: WorkerMessage): void => {
+      settle();
+      if (message.kind === 'failed') reject(new Error(`the load client failed: ${message.error}`));
+      else if (message.kind !== kind) reject(new Error(`the load client said "${message.kind}" while the benchmark waited for "${kind}"`));
+      else resolve(message.kind === 'done' ? message.result : undefined);
+    };
+    const onError = (error: Error): void => {
+      settle();
+      reject(new Error(`the load client worker crashed: ${error.message}`, { cause: error }));
+    };
+    const onExit = (code: number): void => {
+      settle();
+      reject(new Error(`the load client worker exited with code ${code} while the benchmark waited for "${kind}"`));
+    };
+    const onAbort = (): void => {
+      settle();
+      reject(interrupted.reason as Error);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    interrupted.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * MariaDB's count of SELECT statements run since start. A metric read is one SELECT (SET STATEMENT
+ * ... FOR SELECT counts as one; SHOW STATUS counts as none), so its growth over a cell is the number
+ * of reads that reached the database.
+ */
+async function comSelect(db: MariaDb): Promise<number> {
+  const rows = await db.query<Array<{ Value: string }>>("SHOW GLOBAL STATUS LIKE 'Com_select'");
+  return Number(rows[0]?.Value);
+}
+
+async function cpuModel(): Promise<string> {
+  const text = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  return /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+}
+
+function loadAverage(): string {
+  return os.loadavg().map((l) => l.toFixed(2)).join(' / ');
+}
+
+function sequentialTable(sequential: readonly SequentialRow[]): string {
+  return markdownTable(
+    ['what (sequential, one at a time)', 'runs', 'p50 ms', 'p99 ms', 'max ms', 'per s'],
+    sequential.map(({ name, summary }) => [name, String(summary.count), formatMs(summary.p50Ms), formatMs(summary.p99Ms), formatMs(summary.maxMs), summary.throughput.toFixed(0)]),
+  );
+}
+
+function httpTable(http: readonly HttpRow[]): string {
+  return markdownTable(
+    ['server', 'clients', 'requests', 'p50 ms', 'p99 ms', 'max ms', 'req/s', 'MySQL SELECTs per request'],
+    http.map((r) => [
+      r.cache === 'floor' ? 'bare node:https' : `ours, cache ${r.cache}`,
+      String(r.concurrency), String(r.summary.count), formatMs(r.summary.p50Ms), formatMs(r.summary.p99Ms), formatMs(r.summary.maxMs),
+      r.summary.throughput.toFixed(0), r.selectsPerRequest.toFixed(3),
+    ]),
+  );
+}
+
+function report(env: Environment, sequential: SequentialRow[], http: HttpRow[]): string {
+  const find = (cache: HttpCase, concurrency: number): HttpRow => {
+    const row = http.find((r) => r.cache === cache && r.concurrency === concurrency);
+    if (row === undefined) throw new Error(`no ${cache} measurement with ${concurrency} clients`);
+    return row;
+  };
+  const rawQuery = sequential[0]!.summary;
+  const missAlone = find('miss', 1).summary;
+  const verdicts: Verdict[] = [
+    hitVerdict(find('hit', 1).summary.p99Ms),
+    missVerdict('p50', missAlone.p50Ms, rawQuery.p50Ms),
+    missVerdict('p99', missAlone.p99Ms, rawQuery.p99Ms),
+  ];
+  return [
+    `Run ${env.date}. Machine: ${env.cpus} CPUs (${env.cpuModel}), ${env.memoryGiB.toFixed(1)} GiB; load average (1/5/15 min) ${env.loadAtStart} at start, ${env.loadAtEnd} at end. ` +
+      `Node ${env.node}, MariaDB ${env.mariaDb}, Kubernetes ${env.kubernetes}.`,
+    '',
+    `Seed table with ${SEED_ROWS} rows (the seed query gives ${EXPECTED_VALUE}). MySQL over TCP on 127.0.0.1; ${SEQUENTIAL_RUNS} timed runs after ${SEQUENTIAL_WARMUP_RUNS} warm-up runs.`,
+    '',
+    sequentialTable(sequential),
+    '',
+    `\`GET /apis/external.metrics.k8s.io/v1beta1/namespaces/${NAMESPACE}/${METRIC_NAME}?labelSelector=scaledobject.keda.sh/name=<so>\` straight to the server on 127.0.0.1 ` +
+      '(kube-apiserver only answers the SubjectAccessReview, cached 10 s), mutual TLS with keep-alive, closed loop from a worker thread. ' +
+      `Each cell: ${CELL_WARMUP_MS} ms warm-up, then ${CELL_MAX_REQUESTS} requests or ${CELL_MAX_MS / 1000} s, whichever first. ` +
+      `Hit: pollingInterval 1 h, the value cached. Miss: pollingInterval 0, so every request reads MySQL, except that concurrent misses share the read in flight ` +
+      '(single-flight): with more than one client a request costs less than one SELECT, see the last column. Miss with 1 client is the clean figure.',
+    '',
+    httpTable(http),
+    '',
+    'Targets (a hit with 1 client; a miss with 1 client against the raw seed query):',
+    '',
+    ...verdicts.map((v) => `- ${v.text}`),
+  ].join('\n');
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+await main();

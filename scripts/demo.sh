@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to the demo: installs what is missing (Debian packages, npm
+# packages, the control-plane binaries; the first build takes about 9 minutes), then runs it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/install-system-deps.sh
+[[ -d node_modules ]] || npm ci --no-audit --no-fund
+bash tools/build-control-plane.sh >/dev/null
+exec node --import tsx scripts/demo.ts "$@"

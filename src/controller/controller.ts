@@ -1,0 +1,194 @@
+// Wiring of the controller: informers whose events only enqueue `namespace/name` keys, the work
+// queue that runs reconcile for those keys, and the poll scheduler that reconcile fills. Stopping
+// reverses the order: no new events, no new reconciles, no polls, then scalers and sockets closed.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { SCALED_OBJECT_LABEL, type ScaledObject, type TriggerAuthentication } from '../api/types.js';
+import type { MetricCache } from '../metric-cache/metric-cache.js';
+import type { ConfigMapObject, ControllerContext, SecretObject } from './context.js';
+import type { Reference } from './credentials.js';
+import { MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
+import { EventRecorder } from './events.js';
+import { Informer, type InformerHandlers, type KubeObject } from './informers.js';
+import { KubeApi } from './kube-api.js';
+import { PollScheduler } from './poll-scheduler.js';
+import { createReconcile } from './reconcile.js';
+import { ScaleTargets } from './scale-target.js';
+import { ScalerSets } from './scaler-set.js';
+import { WorkQueue, type ReconcileFn } from './work-queue.js';
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  metricCache: MetricCache;
+  logger: Logger;
+  /** Namespace whose Secrets and ConfigMaps ClusterTriggerAuthentications read. */
+  clusterTriggerAuthenticationNamespace: string;
+  workers?: number;
+  /** Sustained API requests per second, and the burst above it; defaults 20 and 40. */
+  apiQps?: number;
+  apiBurst?: number;
+  /** How often every ScaledObject is reconciled even without an event; default 5 minutes. */
+  resyncIntervalMs?: number;
+  /** Server-side limit of each watch; default 240 s (each gets up to 25 % jitter). */
+  watchTimeoutSeconds?: number;
+  /** How long start waits for the caches' first lists before reconciling anyway; default 30 s. */
+  cacheSyncTimeoutMs?: number;
+}
+
+export interface RunningController {
+  stop(): Promise<void>;
+}
+
+type SoObject = ScaledObject & KubeObject;
+
+export async function startController(options: ControllerOptions): Promise<RunningController> {
+  const { logger } = options;
+  const api = new KubeApi(options.kubeConfig, {
+    ...(options.apiQps !== undefined && { qps: options.apiQps }),
+    ...(options.apiBurst !== undefined && { burst: options.apiBurst }),
+  });
+  const references = new Map<string, Set<Reference>>();
+  // The queue exists before the informers that feed it; its reconcile is bound once the context is.
+  let reconcile: ReconcileFn = () => Promise.resolve({});
+  const workQueue = new WorkQueue({
+    workers: options.workers ?? 4,
+    reconcile: (key, signal) => reconcile(key, signal),
+    onError: (key, error, attempt) =>
+      logger.warn({ scaledObject: key, attempt, err: error instanceof Error ? error.message : String(error) }, 'reconcile failed; retrying with backoff'),
+  });
+  const enqueue = (key: string): void => workQueue.add(key);
+  const enqueueReferencing = (ref: Reference): void => {
+    for (const [key, refs] of references) if (refs.has(ref)) enqueue(key);
+  };
+  const informer = <T extends KubeObject>(path: string, handlers: InformerHandlers<T> & { labelSelector?: string }): Informer<T> =>
+    new Informer<T>({
+      api,
+      path,
+      logger,
+      ...(options.watchTimeoutSeconds !== undefined && { watchTimeoutSeconds: options.watchTimeoutSeconds }),
+      ...handlers,
+    });
+
+  const states: ControllerContext['states'] = new Map();
+  const caches: ControllerContext['caches'] = {
+    scaledObjects: informer<SoObject>('/apis/keda.sh/v1alpha1/scaledobjects', {
+      onChange: (so, previous) => {
+        const key = `${so.metadata.namespace}/${so.metadata.name}`;
+        const state = states.get(key);
+        if (state && state.uid === so.metadata.uid) state.observedStatus = so.status;
+        // Our own status writes come back as events too; only what the user changes matters here.
+        if (!previous || userVisibleChange(previous, so)) enqueue(key);
+      },
+      onDelete: (so) => enqueue(`${so.metadata.namespace}/${so.metadata.name}`),
+    }),
+    triggerAuthentications: informer<TriggerAuthentication & KubeObject>('/apis/keda.sh/v1alpha1/triggerauthentications', {
+      onChange: (ta) => enqueueReferencing(`TriggerAuthentication/${ta.metadata.namespace}/${ta.metadata.name}`),
+      onDelete: (ta) => enqueueReferencing(`TriggerAuthentication/${ta.metadata.namespace}/${ta.metadata.name}`),
+    }),
+    clusterTriggerAuthentications: informer<TriggerAuthentication & KubeObject>('/apis/keda.sh/v1alpha1/clustertriggerauthentications', {
+      onChange: (cta) => enqueueReferencing(`ClusterTriggerAuthentication/${cta.metadata.name}`),
+      onDelete: (cta) => enqueueReferencing(`ClusterTriggerAuthentication/${cta.metadata.name}`),
+    }),
+    secrets: informer<SecretObject>('/api/v1/secrets', {
+      onChange: (s, previous) => {
+        if (!previous || JSON.stringify(previous.data) !== JSON.stringify(s.data)) enqueueReferencing(`Secret/${s.metadata.namespace}/${s.metadata.name}`);
+      },
+      onDelete: (s) => enqueueReferencing(`Secret/${s.metadata.namespace}/${s.metadata.name}`),
+    }),
+    configMaps: informer<ConfigMapObject>('/api/v1/configmaps', {
+      onChange: (c, previous) => {
+        if (!previous || JSON.stringify(previous.data) !== JSON.stringify(c.data)) enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`);
+      },
+      onDelete: (c) => enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`),
+    }),
+    hpas: informer<HorizontalPodAutoscaler & KubeObject & { metadata: { generation?: number } }>('/apis/autoscaling/v2/horizontalpodautoscalers', {
+      labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}`,
+      // The HPA controller rewrites status every sync; only spec, labels and owners are ours to guard.
+      onChange: (hpa, previous) => {
+        if (!previous || hpaOwnedPartsChanged(previous, hpa)) enqueueOwner(hpa);
+      },
+      onDelete: (hpa) => enqueueOwner(hpa),
+    }),
+  };
+  function enqueueOwner(hpa: HorizontalPodAutoscaler): void {
+    const owner = hpa.metadata.labels?.[SCALED_OBJECT_LABEL];
+    if (owner) enqueue(`${hpa.metadata.namespace}/${owner}`);
+  }
+
+  const polls = new PollScheduler({
+    onError: (key, error) => logger.warn({ scaledObject: key, err: error }, 'poll failed'),
+  });
+  const scalerSets = new ScalerSets(options.metricCache, logger);
+  const context: ControllerContext = {
+    api,
+    caches,
+    targets: new ScaleTargets(api),
+    events: new EventRecorder(api, logger),
+    scalerSets,
+    metricCache: options.metricCache,
+    polls,
+    logger,
+    clusterTriggerAuthenticationNamespace: options.clusterTriggerAuthenticationNamespace,
+    references,
+    states,
+    enqueue,
+    now: () => new Date(),
+  };
+  reconcile = createReconcile(context);
+
+  const allInformers = Object.values(caches) as Array<Informer<KubeObject>>;
+  const synced = Promise.all(allInformers.map((i) => i.start()));
+  let syncTimer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    syncTimer = setTimeout(() => resolve('timeout'), options.cacheSyncTimeoutMs ?? 30_000);
+  });
+  if ((await Promise.race([synced, timedOut])) === 'timeout') {
+    logger.warn({ notSynced: allInformers.filter((i) => !i.synced).length }, 'caches not synced in time; reconciling anyway (events will catch up)');
+  }
+  clearTimeout(syncTimer);
+  workQueue.start();
+  // The informers enqueued every ScaledObject while listing; this catches any listed before the queue existed.
+  for (const so of caches.scaledObjects.list()) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
+  const resync = setInterval(() => {
+    for (const so of caches.scaledObjects.list()) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
+  }, options.resyncIntervalMs ?? 5 * 60_000);
+  logger.info({ workers: options.workers ?? 4 }, 'controller started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () =>
+      (stopping ??= (async () => {
+        clearInterval(resync);
+        await Promise.all(allInformers.map((i) => i.stop()));
+        await workQueue.stop();
+        await polls.stop();
+        await scalerSets.closeAll();
+        api.close();
+        logger.info('controller stopped');
+      })()),
+  };
+}
+
+function userVisibleChange(previous: SoObject, next: SoObject): boolean {
+  const a = previous.metadata as SoObject['metadata'];
+  const b = next.metadata as SoObject['metadata'];
+  return (
+    a.generation !== b.generation ||
+    a.uid !== b.uid ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.annotations) !== JSON.stringify(b.annotations) ||
+    JSON.stringify(a.labels) !== JSON.stringify(b.labels) ||
+    JSON.stringify(a.finalizers) !== JSON.stringify(b.finalizers)
+  );
+}
+
+function hpaOwnedPartsChanged(
+  previous: HorizontalPodAutoscaler & { metadata: { generation?: number } },
+  next: HorizontalPodAutoscaler & { metadata: { generation?: number } },
+): boolean {
+  return (
+    previous.metadata.generation !== next.metadata.generation ||
+    JSON.stringify(previous.metadata.labels) !== JSON.stringify(next.metadata.labels) ||
+    JSON.stringify(previous.metadata.ownerReferences) !== JSON.stringify(next.metadata.ownerReferences)
+  );
+}

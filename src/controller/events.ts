@@ -1,0 +1,95 @@
+// core/v1 Events about ScaledObjects, as `kubectl describe` shows them. A repeat of the same
+// reason and message bumps the count of the existing Event instead of creating another, like
+// client-go's EventCorrelator; repeats within a short window are counted in memory and written
+// with the next repeat after it, so a failure seen every poll is not an API write every poll.
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { KEDA_API_VERSION } from '../api/types.js';
+import { isNotFound, type KubeApi } from './kube-api.js';
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface InvolvedObject {
+  namespace: string;
+  name: string;
+  uid?: string;
+}
+
+interface Recorded {
+  eventName: string;
+  count: number;
+  writtenAt: number;
+}
+
+const MAX_MESSAGE = 1024;
+const MIN_REWRITE_MS = 5_000;
+const MAX_REMEMBERED = 4096;
+
+export class EventRecorder {
+  private readonly recorded = new Map<string, Recorded>();
+
+  constructor(
+    private readonly api: KubeApi,
+    private readonly logger: Logger,
+    private readonly component = 'queryscaler',
+  ) {}
+
+  /** Records an Event; failures are logged, never thrown (an Event is a courtesy, not state). */
+  async record(object: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+    const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
+    const key = `${object.namespace}/${object.name}/${object.uid ?? ''}/${type}/${reason}/${text}`;
+    const now = new Date();
+    const seen = this.recorded.get(key);
+    try {
+      if (seen) {
+        seen.count += 1;
+        if (performance.now() - seen.writtenAt < MIN_REWRITE_MS) return;
+        try {
+          await this.api.request('patch', `/api/v1/namespaces/${object.namespace}/events/${seen.eventName}`, {
+            body: { count: seen.count, lastTimestamp: now.toISOString() },
+            patchType: 'merge',
+          });
+          seen.writtenAt = performance.now();
+          return;
+        } catch (error) {
+          // The Event expired (events have a TTL): start a new one below.
+          if (!isNotFound(error)) throw error;
+          this.recorded.delete(key);
+        }
+      }
+      const eventName = `${object.name}.${createHash('sha256').update(`${key}/${now.getTime()}`).digest('hex').slice(0, 16)}`;
+      await this.api.request('create', `/api/v1/namespaces/${object.namespace}/events`, {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { name: eventName, namespace: object.namespace },
+          involvedObject: {
+            apiVersion: KEDA_API_VERSION,
+            kind: 'ScaledObject',
+            name: object.name,
+            namespace: object.namespace,
+            ...(object.uid !== undefined && { uid: object.uid }),
+          },
+          type,
+          reason,
+          message: text,
+          source: { component: this.component },
+          reportingComponent: this.component,
+          firstTimestamp: now.toISOString(),
+          lastTimestamp: now.toISOString(),
+          count: 1,
+        },
+      });
+      if (this.recorded.size >= MAX_REMEMBERED) this.recorded.delete(this.recorded.keys().next().value as string);
+      this.recorded.set(key, { eventName, count: 1, writtenAt: performance.now() });
+    } catch (error) {
+      this.logger.warn({ err: error, object: `${object.namespace}/${object.name}`, reason }, 'could not record event');
+    }
+  }
+
+  /** Forgets what was recorded for an object (it was deleted). */
+  forget(namespace: string, name: string): void {
+    const prefix = `${namespace}/${name}/`;
+    for (const key of this.recorded.keys()) if (key.startsWith(prefix)) this.recorded.delete(key);
+  }
+}

@@ -1,0 +1,102 @@
+// One poll of one ScaledObject, run by the PollScheduler every pollingInterval: read the triggers
+// through the MetricCache, let decideScale say what the controller itself must do to /scale
+// (activate from zero, cool down to zero, fallback), do it with an Event that says why, and let the
+// status follow. The HPA does the 1..N scaling on its own from the metrics API.
+import { involved, splitKey, writeStatus, type ControllerContext } from './context.js';
+import { decideScale } from './scale-decision.js';
+import { scaleEventMessage } from './scale-messages.js';
+import { ScaleTargetError } from './scale-target.js';
+
+const SCALE_EVENT_REASONS: Record<string, string> = {
+  Activated: 'KEDAScaleTargetActivated',
+  CooledDown: 'KEDAScaleTargetDeactivated',
+  BelowMinimum: 'KEDAScaleTargetBelowMinimum',
+  Fallback: 'KEDAScaleTargetFallback',
+};
+
+export async function pollOnce(context: ControllerContext, key: string, signal: AbortSignal): Promise<void> {
+  const { namespace, name } = splitKey(key);
+  const state = context.states.get(key);
+  const so = context.caches.scaledObjects.get(namespace, name);
+  if (!state?.target || !so || state.paused.paused || so.metadata.deletionTimestamp) return;
+  try {
+    const outcome = await context.metricCache.poll(namespace, name, signal);
+    if (!outcome) return;
+    const now = context.now();
+    const previous = state.activity;
+    const lastSeenActive = outcome.active ? now : (previous?.lastSeenActive ?? parseTime(so.status?.lastActiveTime));
+    const first = outcome.readings[0];
+    state.activity = {
+      active: outcome.active,
+      fallbackActive: outcome.fallbackActive,
+      ...(lastSeenActive !== undefined && { lastSeenActive }),
+      health: context.metricCache.health(namespace, name)?.health ?? {},
+      ...(first?.value !== undefined && { firstValue: first.value, readAt: first.readAt }),
+    };
+    for (const reading of outcome.readings) {
+      if (!reading.error) continue;
+      await context.events.record(
+        involved(so),
+        'Warning',
+        'KEDAScalerFailed',
+        `triggers[${reading.triggerIndex}] (metric ${reading.metricName}): ${reading.error.message}`,
+      );
+    }
+
+    const scale = await context.targets.getScale(state.target, signal);
+    const decision = decideScale({
+      currentReplicas: scale.replicas,
+      minReplicaCount: so.spec.minReplicaCount ?? 0,
+      maxReplicaCount: so.spec.maxReplicaCount ?? 100,
+      ...(so.spec.idleReplicaCount !== undefined && { idleReplicaCount: so.spec.idleReplicaCount }),
+      cooldownPeriodSeconds: so.spec.cooldownPeriod ?? 300,
+      initialCooldownPeriodSeconds: so.spec.initialCooldownPeriod ?? 0,
+      active: outcome.active,
+      allFailed: outcome.readings.length > 0 && outcome.readings.every((r) => r.error !== undefined),
+      ...(so.spec.fallback !== undefined && { fallback: { replicas: so.spec.fallback.replicas } }),
+      fallbackActive: outcome.fallbackActive,
+      ...(lastSeenActive !== undefined && { lastActiveTime: lastSeenActive }),
+      createdAt: parseTime(so.metadata.creationTimestamp) ?? now,
+      now,
+    });
+    if (decision.action === 'scale') {
+      await context.targets.setReplicas(state.target, decision.to, signal);
+      const trigger = so.spec.triggers[first?.triggerIndex ?? 0];
+      await context.events.record(
+        involved(so),
+        'Normal',
+        SCALE_EVENT_REASONS[decision.reason] ?? decision.reason,
+        scaleEventMessage({
+          from: scale.replicas,
+          to: decision.to,
+          reason: decision.detail,
+          ...(first &&
+            trigger && {
+              trigger: {
+                index: first.triggerIndex,
+                type: trigger.type,
+                metricName: first.metricName,
+                ...(first.value !== undefined && { value: first.value }),
+              },
+            }),
+        }),
+      );
+      context.logger.info({ scaledObject: key, from: scale.replicas, to: decision.to, reason: decision.reason }, 'scaled target');
+    }
+    await writeStatus(context, key, signal);
+  } catch (error) {
+    if (signal.aborted) return;
+    if (error instanceof ScaleTargetError) {
+      // The target vanished between reconciles: let reconcile say so in the status.
+      context.enqueue(key);
+      return;
+    }
+    context.logger.warn({ scaledObject: key, err: error instanceof Error ? error.message : String(error) }, 'poll failed');
+  }
+}
+
+function parseTime(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const time = new Date(text);
+  return Number.isNaN(time.getTime()) ? undefined : time;
+}

@@ -1,0 +1,153 @@
+// The scalers of each ScaledObject. Parsing is pure and runs every reconcile (it is where metadata
+// errors surface); building opens pools, so a ScaledObject keeps its scalers while the parsed
+// inputs (metadata, resolved credentials, environment) hash the same, and only a change replaces
+// them: the new set is registered with the MetricCache first, then the old one is closed.
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Fallback, ScaledObject } from '../api/types.js';
+import type { MetricCache } from '../metric-cache/metric-cache.js';
+import type { RegisteredScaledObject, RegisteredTrigger } from '../metric-cache/types.js';
+import { findScalerType, knownScalerTypes } from '../scalers/registry.js';
+import { ScalerConfigError, type MetricSpec, type Scaler, type ScalerType, type TriggerInput } from '../scalers/scaler.js';
+
+export interface ParsedTrigger {
+  index: number;
+  type: ScalerType<unknown>;
+  config: unknown;
+  input: TriggerInput;
+  useCachedMetrics: boolean;
+}
+
+export interface ResolvedTriggerCredentials {
+  authParams: Readonly<Record<string, string>>;
+  resolvedEnv: Readonly<Record<string, string>>;
+}
+
+/** Validates every trigger through its type's parse; throws ScalerConfigError naming the field. */
+export function parseTriggers(so: ScaledObject, credentials: readonly ResolvedTriggerCredentials[]): ParsedTrigger[] {
+  return so.spec.triggers.map((trigger, index) => {
+    const type = findScalerType(trigger.type);
+    if (!type) {
+      throw new ScalerConfigError(
+        `triggers[${index}].type`,
+        `unknown trigger type "${trigger.type}"; this autoscaler knows: ${knownScalerTypes().join(', ')}.`,
+      );
+    }
+    const input: TriggerInput = {
+      namespace: so.metadata.namespace ?? 'default',
+      scaledObjectName: so.metadata.name,
+      triggerIndex: index,
+      metadata: trigger.metadata ?? {},
+      authParams: credentials[index]?.authParams ?? {},
+      resolvedEnv: credentials[index]?.resolvedEnv ?? {},
+      metricType: trigger.metricType ?? 'AverageValue',
+    };
+    return { index, type: type as ScalerType<unknown>, config: type.parse(input), input, useCachedMetrics: trigger.useCachedMetrics ?? false };
+  });
+}
+
+interface Held {
+  hash: string;
+  triggers: RegisteredTrigger[];
+}
+
+export class ScalerSets {
+  private readonly held = new Map<string, Held>();
+
+  constructor(
+    private readonly metricCache: MetricCache,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Registers the ScaledObject's scalers with the cache, building new ones only when inputs changed. */
+  async apply(
+    namespace: string,
+    name: string,
+    parsed: readonly ParsedTrigger[],
+    options: { pollingIntervalMs: number; fallback?: Fallback },
+  ): Promise<readonly MetricSpec[]> {
+    const key = `${namespace}/${name}`;
+    const hash = inputsHash(parsed);
+    const previous = this.held.get(key);
+    let triggers = previous?.triggers;
+    if (!previous || previous.hash !== hash) {
+      const built: RegisteredTrigger[] = [];
+      try {
+        for (const p of parsed) {
+          const scaler: Scaler = p.type.create(p.config, p.input);
+          for (const spec of scaler.metricSpecs) built.push({ triggerIndex: p.index, spec, scaler, useCachedMetrics: p.useCachedMetrics });
+          if (scaler.metricSpecs.length === 0) await scaler.close();
+        }
+      } catch (error) {
+        await closeAll(uniqueScalers(built), this.logger, key);
+        throw error;
+      }
+      triggers = built;
+    }
+    const entry: RegisteredScaledObject = {
+      namespace,
+      name,
+      pollingIntervalMs: options.pollingIntervalMs,
+      ...(options.fallback !== undefined && { fallback: options.fallback }),
+      triggers: triggers ?? [],
+    };
+    try {
+      this.metricCache.register(entry);
+    } catch (error) {
+      if (triggers !== previous?.triggers) await closeAll(uniqueScalers(triggers ?? []), this.logger, key);
+      throw error;
+    }
+    if (previous && triggers !== previous.triggers) {
+      this.logger.info({ scaledObject: key }, 'trigger inputs changed: scalers rebuilt');
+      await closeAll(uniqueScalers(previous.triggers), this.logger, key);
+    }
+    this.held.set(key, { hash, triggers: triggers ?? [] });
+    return (triggers ?? []).map((t) => t.spec);
+  }
+
+  has(namespace: string, name: string): boolean {
+    return this.held.has(`${namespace}/${name}`);
+  }
+
+  /** Unregisters and closes the ScaledObject's scalers; a no-op for one that holds none. */
+  async remove(namespace: string, name: string): Promise<void> {
+    const key = `${namespace}/${name}`;
+    const held = this.held.get(key);
+    this.metricCache.unregister(namespace, name);
+    if (!held) return;
+    this.held.delete(key);
+    await closeAll(uniqueScalers(held.triggers), this.logger, key);
+  }
+
+  async closeAll(): Promise<void> {
+    const keys = [...this.held.keys()];
+    for (const key of keys) {
+      const [namespace = '', name = ''] = key.split('/');
+      await this.remove(namespace, name);
+    }
+  }
+}
+
+// A hash, never the inputs themselves: they hold passwords.
+function inputsHash(parsed: readonly ParsedTrigger[]): string {
+  const hash = createHash('sha256');
+  for (const p of parsed) {
+    hash.update(JSON.stringify([p.type.type, p.useCachedMetrics, p.input, sortedEntries(p.input.authParams), sortedEntries(p.input.resolvedEnv)]));
+  }
+  return hash.digest('hex');
+}
+
+function sortedEntries(record: Readonly<Record<string, string>>): Array<[string, string]> {
+  return Object.entries(record).sort(([a], [b]) => a.localeCompare(b));
+}
+
+function uniqueScalers(triggers: readonly RegisteredTrigger[]): Scaler[] {
+  return [...new Set(triggers.map((t) => t.scaler))];
+}
+
+async function closeAll(scalers: readonly Scaler[], logger: Logger, key: string): Promise<void> {
+  const results = await Promise.allSettled(scalers.map((s) => s.close()));
+  for (const result of results) {
+    if (result.status === 'rejected') logger.warn({ scaledObject: key, err: result.reason }, 'closing a scaler failed');
+  }
+}

@@ -1,0 +1,159 @@
+// The status a ScaledObject should show, as a pure function of what the controller knows, and the
+// merge patch that gets the observed status there. Conditions keep their lastTransitionTime while
+// their status holds; lastActiveTime and lastMetricTime move only when what they describe moves, so
+// a poll every second does not become a status write every second.
+import type { Condition, ConditionStatus, ConditionType, ScaledObjectStatus, TriggerHealth } from '../api/types.js';
+import { toQuantity } from '../quantity.js';
+
+export interface ConditionValue {
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+export const READY_MESSAGE = 'ScaledObject is defined correctly and is ready for scaling';
+
+/** What the latest poll saw; absent until the first poll of this process. */
+export interface ActivityInput {
+  active: boolean;
+  fallbackActive: boolean;
+  /** The last time this process saw a trigger active (kept in memory, updated every poll). */
+  lastSeenActive?: Date;
+  health: Record<string, TriggerHealth>;
+  /** The first trigger's newest value, when its read succeeded. */
+  firstValue?: number;
+  readAt?: Date;
+}
+
+export interface StatusInput {
+  observed: ScaledObjectStatus | undefined;
+  now: Date;
+  ready: ConditionValue;
+  paused: { paused: false } | { paused: true; replicas?: number };
+  activity?: ActivityInput;
+  target?: { kind: string; gvkr: { group: string; version: string; kind: string; resource: string } };
+  hpaName?: string;
+  externalMetricNames?: string[];
+  /** The target's replicas as seen now; becomes originalReplicaCount if none is recorded yet. */
+  currentReplicas?: number;
+}
+
+const CONDITION_ORDER: ConditionType[] = ['Ready', 'Active', 'Fallback', 'Paused'];
+
+export function desiredStatus(input: StatusInput): ScaledObjectStatus {
+  const { observed, now, activity } = input;
+  const wanted: Record<ConditionType, ConditionValue> = {
+    Ready: input.ready,
+    Active: activity
+      ? activity.active
+        ? { status: 'True', reason: 'ScalerActive', message: 'Scaling is performed because triggers are active' }
+        : { status: 'False', reason: 'ScalerNotActive', message: 'Scaling is not performed because triggers are not active' }
+      : keptOrUnknown(observed, 'Active'),
+    Fallback: activity
+      ? activity.fallbackActive
+        ? { status: 'True', reason: 'FallbackExists', message: 'At least one trigger is falling back on this scaled object' }
+        : { status: 'False', reason: 'NoFallbackFound', message: 'No fallbacks are active on this scaled object' }
+      : keptOrUnknown(observed, 'Fallback'),
+    Paused: input.paused.paused
+      ? { status: 'True', reason: 'ScaledObjectPaused', message: pausedMessage(input.paused.replicas) }
+      : { status: 'False', reason: 'ScaledObjectNotPaused', message: 'ScaledObject is not paused' },
+  };
+  const status: ScaledObjectStatus = {
+    conditions: CONDITION_ORDER.map((type) => condition(type, wanted[type], observed, now)),
+  };
+
+  const target = input.target;
+  if (target) {
+    status.scaleTargetKind = target.kind;
+    status.scaleTargetGVKR = target.gvkr;
+  } else {
+    copy(observed, status, 'scaleTargetKind');
+    copy(observed, status, 'scaleTargetGVKR');
+  }
+  const original = observed?.originalReplicaCount ?? input.currentReplicas;
+  if (original !== undefined) status.originalReplicaCount = original;
+  if (input.hpaName !== undefined) status.hpaName = input.hpaName;
+  else copy(observed, status, 'hpaName');
+  if (input.externalMetricNames !== undefined) status.externalMetricNames = input.externalMetricNames;
+  else copy(observed, status, 'externalMetricNames');
+  if (input.paused.paused && input.paused.replicas !== undefined) status.pausedReplicaCount = input.paused.replicas;
+
+  const lastActive = lastActiveTime(observed, activity, now);
+  if (lastActive !== undefined) status.lastActiveTime = lastActive;
+
+  if (activity) {
+    status.health = activity.health;
+    const value = activity.firstValue === undefined ? observed?.lastMetricValue : toQuantity(activity.firstValue);
+    if (value !== undefined) status.lastMetricValue = value;
+    const time =
+      value !== observed?.lastMetricValue && activity.firstValue !== undefined
+        ? (activity.readAt ?? now).toISOString()
+        : observed?.lastMetricTime;
+    if (time !== undefined) status.lastMetricTime = time;
+  } else {
+    copy(observed, status, 'health');
+    copy(observed, status, 'lastMetricValue');
+    copy(observed, status, 'lastMetricTime');
+  }
+  return status;
+}
+
+/**
+ * lastActiveTime is what cooldown counts from. It is written when activity flips: on
+ * inactive -> active (now), and on active -> inactive (the last poll that saw it active, which is
+ * where cooldown starts). In between it stays, so an active object does not rewrite it every poll.
+ */
+function lastActiveTime(observed: ScaledObjectStatus | undefined, activity: ActivityInput | undefined, now: Date): string | undefined {
+  if (!activity) return observed?.lastActiveTime;
+  const wasActive = observed?.conditions?.find((c) => c.type === 'Active')?.status === 'True';
+  if (activity.active && (!wasActive || observed?.lastActiveTime === undefined)) return now.toISOString();
+  if (!activity.active && wasActive) return (activity.lastSeenActive ?? now).toISOString();
+  return observed?.lastActiveTime;
+}
+
+function pausedMessage(replicas: number | undefined): string {
+  return replicas === undefined ? 'ScaledObject is paused' : `ScaledObject is paused at ${replicas} replicas`;
+}
+
+function keptOrUnknown(observed: ScaledObjectStatus | undefined, type: ConditionType): ConditionValue {
+  const found = observed?.conditions?.find((c) => c.type === type);
+  if (found) return { status: found.status, reason: found.reason ?? '', message: found.message ?? '' };
+  return { status: 'Unknown', reason: 'NotObservedYet', message: 'No poll has completed yet' };
+}
+
+function condition(type: ConditionType, value: ConditionValue, observed: ScaledObjectStatus | undefined, now: Date): Condition {
+  const previous = observed?.conditions?.find((c) => c.type === type);
+  const lastTransitionTime =
+    previous?.status === value.status && previous.lastTransitionTime !== undefined ? previous.lastTransitionTime : now.toISOString();
+  return { type, status: value.status, reason: value.reason, message: value.message, lastTransitionTime };
+}
+
+function copy<K extends keyof ScaledObjectStatus>(from: ScaledObjectStatus | undefined, to: ScaledObjectStatus, key: K): void {
+  if (from?.[key] !== undefined) to[key] = from[key];
+}
+
+/**
+ * A JSON merge patch for `.status` that turns `observed` into `desired`, or undefined when they
+ * already agree (so nothing is sent). Fields the desired status drops are set to null.
+ */
+export function statusPatch(
+  observed: ScaledObjectStatus | undefined,
+  desired: ScaledObjectStatus,
+): Record<string, unknown> | undefined {
+  const patch: Record<string, unknown> = {};
+  const keys = new Set([...Object.keys(observed ?? {}), ...Object.keys(desired)]) as Set<keyof ScaledObjectStatus>;
+  for (const key of keys) {
+    const before = observed?.[key];
+    const after = desired[key];
+    if (canonical(before) !== canonical(after)) patch[key] = after ?? null;
+  }
+  return Object.keys(patch).length === 0 ? undefined : patch;
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  ) ?? 'undefined';
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// The queryscaler process: flags, kubeconfig, start, and a clean stop on SIGTERM/SIGINT.
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Command, InvalidArgumentError } from 'commander';
+import { createLogger } from './log.js';
+import { startQueryscaler } from './queryscaler.js';
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a whole number >= 0`);
+  return n;
+}
+
+const program = new Command('queryscaler')
+  .description('A KEDA-compatible autoscaler: ScaledObjects in, HPAs and external metrics out.')
+  .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+  .option('--metrics-host <host>', 'address the external metrics API listens on', '0.0.0.0')
+  .option('--metrics-port <port>', 'port of the external metrics API (HTTPS)', positiveInteger, 6443)
+  .option('--tls-cert-file <path>', 'serving certificate (PEM); default: a self-signed one made at start')
+  .option('--tls-key-file <path>', 'key of --tls-cert-file (PEM)')
+  .option(
+    '--metrics-service <namespace/name>',
+    'the Service the APIService points at; names the self-signed certificate',
+    `${process.env.POD_NAMESPACE ?? 'queryscaler'}/queryscaler-metrics-apiserver`,
+  )
+  .option('--prometheus-port <port>', 'port of the Prometheus /metrics endpoint; 0 disables it', positiveInteger, 8080)
+  .option(
+    '--cluster-trigger-authentication-namespace <ns>',
+    'namespace whose Secrets and ConfigMaps ClusterTriggerAuthentications read',
+    process.env.POD_NAMESPACE ?? 'queryscaler',
+  )
+  .option('--mysql-pool-size <n>', 'connections per (endpoint, user, database, TLS) pool', positiveInteger, 4)
+  .option('--kube-api-qps <n>', 'sustained Kubernetes API requests per second', positiveInteger, 20)
+  .option('--kube-api-burst <n>', 'Kubernetes API request burst', positiveInteger, 40)
+  .option('--log-level <level>', 'trace, debug, info, warn or error', 'info');
+
+interface CliOptions {
+  kubeconfig?: string;
+  metricsHost: string;
+  metricsPort: number;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  metricsService: string;
+  prometheusPort: number;
+  clusterTriggerAuthenticationNamespace: string;
+  mysqlPoolSize: number;
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  logLevel: string;
+}
+
+async function main(): Promise<void> {
+  const opts = program.parse().opts<CliOptions>();
+  const logger = createLogger(opts.logLevel);
+  if ((opts.tlsCertFile === undefined) !== (opts.tlsKeyFile === undefined)) {
+    throw new Error('--tls-cert-file and --tls-key-file go together: give both, or neither for a self-signed certificate');
+  }
+  const [serviceNamespace, serviceName] = opts.metricsService.split('/');
+  if (!serviceNamespace || !serviceName) throw new Error(`--metrics-service must be <namespace>/<name>, got "${opts.metricsService}"`);
+  const kubeConfig = new KubeConfig();
+  if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
+  else kubeConfig.loadFromDefault();
+
+  const running = await startQueryscaler({
+    kubeConfig,
+    logger,
+    metricsApi: {
+      host: opts.metricsHost,
+      port: opts.metricsPort,
+      selfSignedDnsNames: [`${serviceName}.${serviceNamespace}.svc`, `${serviceName}.${serviceNamespace}.svc.cluster.local`],
+      ...(opts.tlsCertFile &&
+        opts.tlsKeyFile && {
+          tls: { certPem: readFileSync(opts.tlsCertFile, 'utf8'), keyPem: readFileSync(opts.tlsKeyFile, 'utf8') },
+        }),
+    },
+    prometheus: opts.prometheusPort === 0 ? false : { host: opts.metricsHost, port: opts.prometheusPort },
+    clusterTriggerAuthenticationNamespace: opts.clusterTriggerAuthenticationNamespace,
+    mysqlPoolSize: opts.mysqlPoolSize,
+    apiQps: opts.kubeApiQps,
+    apiBurst: opts.kubeApiBurst,
+  });
+  logger.info({ metricsApiPort: running.metricsApiPort, prometheusPort: running.prometheusPort }, 'queryscaler started');
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    running
+      .stop()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
