@@ -38,6 +38,7 @@ interface Snapshot {
   hpaDesired: string;
   replicas: string;
   lastEvent: string;
+  lastWarning: string;
 }
 
 async function snapshot(cp: ControlPlane, db: MariaDb): Promise<Snapshot> {
@@ -51,16 +52,17 @@ async function snapshot(cp: ControlPlane, db: MariaDb): Promise<Snapshot> {
   const so = (await objects
     .getNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace: NAMESPACE, plural: 'scaledobjects', name: SO })
     .catch(() => undefined)) as { status?: { lastMetricValue?: string } } | undefined;
-  const events = (await core.listNamespacedEvent({ namespace: NAMESPACE })).items
-    .filter((e) => e.reason === 'SuccessfulRescale' || e.source?.component === 'queryscaler' || e.reportingComponent === 'queryscaler')
-    .sort((a, b) => eventTime(a).localeCompare(eventTime(b)));
-  const last = events.at(-1);
+  const events = (await core.listNamespacedEvent({ namespace: NAMESPACE })).items.sort((a, b) => eventTime(a).localeCompare(eventTime(b)));
+  // Scaling is the HPA's SuccessfulRescale, or queryscaler's own 0 <-> N steps (KEDAScaleTarget*).
+  const last = events.filter((e) => e.reason === 'SuccessfulRescale' || e.reason?.startsWith('KEDAScaleTarget')).at(-1);
+  const warning = events.filter((e) => e.type === 'Warning' && e.source?.component === 'queryscaler').at(-1);
   return {
     rows: Number(countRows?.n ?? 0),
     metric: so?.status?.lastMetricValue ?? '-',
     hpaDesired: hpa?.status?.desiredReplicas === undefined ? '-' : String(hpa.status.desiredReplicas),
     replicas: `${sts.spec?.replicas ?? 0} (pods ${sts.status?.replicas ?? 0})`,
     lastEvent: last ? `${last.reason}: ${last.message ?? ''}`.slice(0, 110) : '-',
+    lastWarning: warning ? `${warning.reason}: ${warning.message ?? ''}`.slice(0, 110) : '-',
   };
 }
 
@@ -76,6 +78,7 @@ function render(phase: string, s: Snapshot, elapsedS: number, kubeconfig: string
     ['HPA desired', s.hpaDesired],
     ['StatefulSet replicas', s.replicas],
     ['last scaling event', s.lastEvent],
+    ['queryscaler warning', s.lastWarning],
   ];
   const body = rows.map(([k, v]) => `  ${k!.padEnd(26)} ${v}`).join('\n');
   const header = `queryscaler demo  t=${elapsedS.toFixed(0)}s   (windows are shortened: HPA sync ${HPA_SYNC_SECONDS} s, scale-down window ${SCALE_DOWN_WINDOW_SECONDS} s)\n  now: ${phase}\n`;
