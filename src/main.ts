@@ -6,17 +6,25 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from './log.js';
 import { startQueryscaler } from './queryscaler.js';
 
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a whole number >= 0`);
-  return n;
+function wholeNumberFrom(minimum: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < minimum) throw new InvalidArgumentError(`"${value}" is not a whole number >= ${minimum}`);
+    return n;
+  };
 }
+const port = wholeNumberFrom(0);
+// A rate or pool of 0 would not mean "off" but "wait for ever".
+const atLeastOne = wholeNumberFrom(1);
+
+/** In-flight work gets this long after SIGTERM; Kubernetes' default grace period is 30 s. */
+const STOP_DEADLINE_MS = 25_000;
 
 const program = new Command('queryscaler')
   .description('A KEDA-compatible autoscaler: ScaledObjects in, HPAs and external metrics out.')
   .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
   .option('--metrics-host <host>', 'address the external metrics API listens on', '0.0.0.0')
-  .option('--metrics-port <port>', 'port of the external metrics API (HTTPS)', positiveInteger, 6443)
+  .option('--metrics-port <port>', 'port of the external metrics API (HTTPS)', port, 6443)
   .option('--tls-cert-file <path>', 'serving certificate (PEM); default: a self-signed one made at start')
   .option('--tls-key-file <path>', 'key of --tls-cert-file (PEM)')
   .option(
@@ -24,15 +32,15 @@ const program = new Command('queryscaler')
     'the Service the APIService points at; names the self-signed certificate',
     `${process.env.POD_NAMESPACE ?? 'queryscaler'}/queryscaler-metrics-apiserver`,
   )
-  .option('--prometheus-port <port>', 'port of the Prometheus /metrics endpoint; 0 disables it', positiveInteger, 8080)
+  .option('--prometheus-port <port>', 'port of the Prometheus /metrics endpoint; 0 disables it', port, 8080)
   .option(
     '--cluster-trigger-authentication-namespace <ns>',
     'namespace whose Secrets and ConfigMaps ClusterTriggerAuthentications read',
     process.env.POD_NAMESPACE ?? 'queryscaler',
   )
-  .option('--mysql-pool-size <n>', 'connections per (endpoint, user, database, TLS) pool', positiveInteger, 4)
-  .option('--kube-api-qps <n>', 'sustained Kubernetes API requests per second', positiveInteger, 20)
-  .option('--kube-api-burst <n>', 'Kubernetes API request burst', positiveInteger, 40)
+  .option('--mysql-pool-size <n>', 'connections per (endpoint, user, database, TLS) pool', atLeastOne, 4)
+  .option('--kube-api-qps <n>', 'sustained Kubernetes API requests per second', atLeastOne, 20)
+  .option('--kube-api-burst <n>', 'Kubernetes API request burst', atLeastOne, 40)
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info');
 
 interface CliOptions {
@@ -87,6 +95,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
+    setTimeout(() => {
+      logger.error({ deadlineMs: STOP_DEADLINE_MS }, 'stop did not finish in time; exiting anyway');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     running
       .stop()
       .then(() => process.exit(0))

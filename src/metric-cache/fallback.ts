@@ -22,9 +22,13 @@ export function isFallbackInForce(consecutiveFailures: number, spec: MetricSpec,
   return consecutiveFailures > fallback.failureThreshold;
 }
 
-/** KEDA's doFallback: int64(target) x replicas, so the HPA's ceil(value / target) is exactly replicas. */
+/**
+ * target x replicas, so the HPA's ceil(value / target) is exactly replicas. Counted in milli-units as
+ * KEDA's doFallback does (target x 1000 x replicas): truncating the target to a whole number instead
+ * would serve 0 for a target of 0.5.
+ */
 export function fallbackValue(spec: MetricSpec, fallback: Fallback): number {
-  return Math.trunc(spec.targetValue) * fallback.replicas;
+  return (Math.round(spec.targetValue * 1000) * fallback.replicas) / 1000;
 }
 
 export function servedMetric(reading: TriggerReading, spec: MetricSpec, fallback: Fallback | undefined, now: Date): ServedMetric {

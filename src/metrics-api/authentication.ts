@@ -68,7 +68,8 @@ function extraFromHeaders(headers: IncomingHeaders, prefixes: readonly string[])
   return extra;
 }
 
-function safeDecode(text: string): string {
+/** decodeURIComponent, or the text as it is when it is not valid percent-encoding. */
+export function safeDecode(text: string): string {
   try {
     return decodeURIComponent(text);
   } catch {

@@ -4,7 +4,7 @@
 // metric and the aggregator probes discovery constantly.
 
 import type { V1SubjectAccessReviewSpec, V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
-import type { UserInfo } from './authentication.js';
+import { safeDecode, type UserInfo } from './authentication.js';
 import { EXTERNAL_METRICS_GROUP, EXTERNAL_METRICS_VERSION } from './discovery.js';
 
 export type RequestAttributes =
@@ -61,14 +61,6 @@ function resourceVerb(method: string, hasName: boolean, watch: boolean): string 
       return hasName ? 'delete' : 'deletecollection';
     default:
       return method;
-  }
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 }
 

@@ -86,7 +86,12 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
   };
   await refreshAuthConfig();
 
+  // A renegotiation could present another client certificate on a connection already authenticated.
+  server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
+
   app.disable('x-powered-by');
+  // The aggregator never sends If-None-Match; an ETag is only hashing work on every answer.
+  app.set('etag', false);
   app.use(requestLog(logger));
   app.use((req, res, next) => {
     if (HEALTH_PATHS.has(req.path)) {
@@ -159,7 +164,7 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
     if (!res.headersSent) sendStatus(res, 'InternalError', `internal error while serving ${req.method} ${req.path}; see the queryscaler log`);
   });
 
-    await new Promise<void>((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
       server.off('error', reject);
@@ -192,7 +197,18 @@ function selfSigned(options: MetricsApiServerOptions): { certPem: string; keyPem
   return createSelfSignedServing(dnsNames, ipAddresses);
 }
 
+// The client certificate is fixed for a connection's life (renegotiation is refused below), and
+// reading it costs more than the rest of a cached answer, so it is read once per connection.
+const peerCertificates = new WeakMap<TLSSocket, PeerCertificate | undefined>();
+
 function peerCertificate(socket: TLSSocket): PeerCertificate | undefined {
+  if (peerCertificates.has(socket)) return peerCertificates.get(socket);
+  const peer = readPeerCertificate(socket);
+  peerCertificates.set(socket, peer);
+  return peer;
+}
+
+function readPeerCertificate(socket: TLSSocket): PeerCertificate | undefined {
   const certificate = socket.getPeerCertificate();
   if (certificate === null || Object.keys(certificate).length === 0) return undefined;
   const cn: unknown = certificate.subject?.CN;

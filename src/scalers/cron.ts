@@ -5,6 +5,7 @@
 
 import { parse as parseCronFields, validateDetailed } from 'node-cron';
 import { ScalerConfigError, ScalerError, type Scaler, type ScalerType, type TriggerInput } from './scaler.js';
+import { metricNameWithIndex } from './metric-name.js';
 
 export interface CronConfig {
   timezone: string;
@@ -84,12 +85,7 @@ export function createCronScaler(config: CronConfig, now: () => Date = () => new
 export function cronMetricName(triggerIndex: number, timezone: string, start: string, end: string): string {
   const spelled = (expr: string): string =>
     expr.replace(/ /g, '').replace(/\*/g, 'x').replace(/\//g, 'Sl').replace(/\?/g, 'Qm').replace(/,/g, 'Cm');
-  return `s${triggerIndex}-${normalizeMetricName(`cron-${timezone}-${spelled(start)}-${spelled(end)}`)}`;
-}
-
-/** KEDA's NormalizeString: characters that cannot appear in a metric name become dashes. */
-export function normalizeMetricName(name: string): string {
-  return name.replace(/[/.:%()]/g, '-');
+  return metricNameWithIndex(triggerIndex, `cron-${timezone}-${spelled(start)}-${spelled(end)}`);
 }
 
 /** Why `expr` is not a 5-field cron expression KEDA would accept, or undefined when it is one. */

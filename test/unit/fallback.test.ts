@@ -30,8 +30,10 @@ describe('fallbackValue', () => {
   const cases: Array<[number, number, number]> = [
     [3, 5, 15],
     [3, 0, 0],
-    // KEDA truncates the target to int64 before multiplying.
-    [2.5, 4, 8],
+    // Fractional targets count in milli-units, so ceil(value / target) is still exactly replicas.
+    [2.5, 4, 10],
+    [0.5, 3, 1.5],
+    [0.001, 7, 0.007],
     [100, 1, 100],
   ];
   for (const [target, replicas, expected] of cases) {

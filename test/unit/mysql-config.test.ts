@@ -162,7 +162,11 @@ describe('parseMySqlConfig', () => {
     },
     {
       name: 'a zero queryValue', input: withMetadata({ queryValue: '0' }), field: 'triggers[0].metadata.queryValue',
-      message: 'triggers[0].metadata.queryValue is 0; it must be greater than 0',
+      message: 'triggers[0].metadata.queryValue is 0; it must be at least 0.001',
+    },
+    {
+      name: 'a queryValue below the milli-unit of a quantity', input: withMetadata({ queryValue: '0.0004' }), field: 'triggers[0].metadata.queryValue',
+      message: 'triggers[0].metadata.queryValue is 0.0004; it must be at least 0.001',
     },
     {
       name: 'an activationQueryValue that is not a number', input: withMetadata({ activationQueryValue: 'Infinity' }),

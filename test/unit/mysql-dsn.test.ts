@@ -107,6 +107,11 @@ describe('parseConnectionString', () => {
     [`mysql://user:${PASSWORD}@/db`,
       'connection string "mysql://user:***@/db" is not a valid URL; write mysql://user:password@host:3306/dbname'],
     ['mysql:///db', 'connection string "mysql:///db" has no host; write mysql://user:password@host:3306/dbname'],
+    // A '?' or '/' inside the password must not stop the masking (both once leaked the password).
+    [`mysql://user:se?${PASSWORD}@db/testdb`,
+      'connection string "mysql://user:***@db/testdb" is not a valid URL; write mysql://user:password@host:3306/dbname'],
+    [`user:pa/${PASSWORD}@tcp(db:3306)`,
+      'connection string "user:***@tcp(db:3306)" has no "/dbname" after the address; write it as user:password@tcp(host:3306)/dbname'],
     ['   ', 'the connection string is empty'],
   ];
   for (const [dsn, message] of errors) {
@@ -130,6 +135,9 @@ describe('redactConnectionString', () => {
     [`mysql://user:${PASSWORD}@db:3306/testdb?tls=true`, 'mysql://user:***@db:3306/testdb?tls=true'],
     ['mysql://user:p@ss/w@db/testdb', 'mysql://user:***@db/testdb'],
     ['mysql://db/testdb', 'mysql://db/testdb'],
+    ['mysql://user:se?cret@db/testdb', 'mysql://user:***@db/testdb'],
+    ['mysql://user:se#cret@db/testdb', 'mysql://user:***@db/testdb'],
+    ['user:pa/ss@tcp(db:3306)', 'user:***@tcp(db:3306)'],
   ];
   for (const [dsn, expected] of cases) {
     it(`shows ${dsn} as ${expected}`, () => {

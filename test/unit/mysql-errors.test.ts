@@ -59,6 +59,8 @@ describe('toScalerError', () => {
       'check that the ca auth parameter holds the CA that signed the server certificate (or use tls: required to encrypt without checking)'],
     ['an error that repeats the password', driverError({ message: `bad handshake for ${PASSWORD}`, code: 'EWEIRD' }), CONNECT, 'ConnectionFailed',
       'cannot connect to MySQL at mysql:3306: bad handshake for *** (EWEIRD)'],
+    ['an error that repeats a short password as a word', driverError({ message: 'bad handshake for pw (pwned)', code: 'EWEIRD' }),
+      { ...CONNECT, secrets: ['pw'] }, 'ConnectionFailed', 'cannot connect to MySQL at mysql:3306: bad handshake for *** (pwned) (EWEIRD)'],
   ];
   for (const [name, err, context, reason, message] of cases) {
     it(`maps ${name} to ${reason}`, () => {

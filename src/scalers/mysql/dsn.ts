@@ -43,21 +43,17 @@ export function parseConnectionString(text: string): ConnectionTarget {
   return parseGoDsn(trimmed);
 }
 
-/** The connection string with its password replaced by ***, for messages. */
+/**
+ * The connection string with its password replaced by ***, for messages. Everything before the
+ * last '@' of the whole string counts as credentials: a password may hold '@', '/', '?' or '#',
+ * and masking too much is harmless where masking too little leaks.
+ */
 export function redactConnectionString(text: string): string {
   const trimmed = text.trim();
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(trimmed)?.[0];
-  if (scheme !== undefined) {
-    // Mask up to the last '@' before the query: an unescaped '@' or '/' may sit inside the password.
-    const rest = trimmed.slice(scheme.length);
-    const question = rest.indexOf('?');
-    const at = rest.lastIndexOf('@', question < 0 ? undefined : question);
-    return at < 0 ? trimmed : `${scheme}${maskUserinfo(rest.slice(0, at))}@${rest.slice(at + 1)}`;
-  }
-  const slash = trimmed.lastIndexOf('/');
-  const at = trimmed.lastIndexOf('@', slash < 0 ? undefined : slash);
-  if (at < 0) return trimmed;
-  return `${maskUserinfo(trimmed.slice(0, at))}@${trimmed.slice(at + 1)}`;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(trimmed)?.[0] ?? '';
+  const rest = trimmed.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  return at < 0 ? trimmed : `${scheme}${maskUserinfo(rest.slice(0, at))}@${rest.slice(at + 1)}`;
 }
 
 function maskUserinfo(userinfo: string): string {
@@ -73,6 +69,12 @@ function parseGoDsn(dsn: string): ConnectionTarget {
   const slash = dsn.lastIndexOf('/');
   if (slash < 0) {
     throw new DsnError(`connection string "${shown}" has no "/" before the database name; ` +
+      'write it as user:password@tcp(host:3306)/dbname');
+  }
+  if (dsn.lastIndexOf('@') > slash) {
+    // The credentials run past the last '/': either the password holds a '/' and "/dbname" is
+    // missing, or the DSN has no database. Either way the parts below would be cut in the wrong place.
+    throw new DsnError(`connection string "${shown}" has no "/dbname" after the address; ` +
       'write it as user:password@tcp(host:3306)/dbname');
   }
   const head = dsn.slice(0, slash);

@@ -7,6 +7,7 @@ import { ScalerConfigError } from '../scaler.js';
 import { DEFAULT_MYSQL_PORT, DsnError, parseConnectionString, type ConnectionTarget } from './dsn.js';
 import { SecretValue } from './secret-value.js';
 import { TLS_MODE_WORDS, tlsModeFromWord, unsupportedTlsWordHint, type TlsMode, type TlsSettings } from './tls-settings.js';
+import { metricNameWithIndex } from '../metric-name.js';
 
 export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
 const MAX_QUERY_TIMEOUT_MS = 300_000;
@@ -38,14 +39,9 @@ interface Found {
 const CREDENTIAL_SOURCES: readonly Source[] = ['authParams', 'env'];
 const PLAIN_SOURCES: readonly Source[] = ['metadata', 'authParams', 'env'];
 
-/** KEDA's kedautil.NormalizeString: characters not allowed in a metric name become '-'. */
-export function normalizeMetricNamePart(text: string): string {
-  return text.replace(/[/.:%()]/g, '-');
-}
-
 /** KEDA's GenerateMetricNameWithIndex(triggerIndex, NormalizeString("mysql-"+dbName)). */
 export function mysqlMetricName(triggerIndex: number, database: string): string {
-  return `s${triggerIndex}-${normalizeMetricNamePart(`mysql-${database}`)}`;
+  return metricNameWithIndex(triggerIndex, `mysql-${database}`);
 }
 
 export function parseMySqlConfig(input: TriggerInput): MySqlConfig {
@@ -55,7 +51,8 @@ export function parseMySqlConfig(input: TriggerInput): MySqlConfig {
   if (query === undefined) {
     throw new ScalerConfigError(at('query'), `${at('query')} is required: give the SELECT that returns the number to scale on`);
   }
-  const queryValue = number(input, 'queryValue', { required: true, min: 0, minExclusive: true });
+  // The HPA target is a quantity in milli-units: anything below 0.001 would become a target of 0.
+  const queryValue = number(input, 'queryValue', { required: true, min: 0.001, minExclusive: false });
   const activationQueryValue = number(input, 'activationQueryValue', { required: false, min: undefined, minExclusive: false }) ?? 0;
   const timeoutSeconds = number(input, 'queryTimeout', { required: false, min: 0, minExclusive: true });
   const queryTimeoutMs = timeoutSeconds === undefined ? DEFAULT_QUERY_TIMEOUT_MS : Math.round(timeoutSeconds * 1000);

@@ -123,8 +123,15 @@ function shape(err: unknown): DriverErrorShape {
 function scrub(message: string, secrets: readonly string[]): string {
   let scrubbed = message;
   for (const secret of secrets) {
-    // Very short secrets would mask ordinary words; a password of 1-3 characters is not worth it.
-    if (secret.length >= 4) scrubbed = scrubbed.split(secret).join('***');
+    if (secret === '') continue;
+    if (secret.length >= 4) {
+      scrubbed = scrubbed.split(secret).join('***');
+    } else {
+      // A short secret masked everywhere would eat pieces of ordinary words; masked as a whole
+      // token it still never shows on its own.
+      const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      scrubbed = scrubbed.replace(new RegExp(`(?<![\\w])${escaped}(?![\\w])`, 'g'), '***');
+    }
   }
   return scrubbed;
 }
