@@ -68,10 +68,9 @@ type HttpCase = 'floor' | 'hit' | 'miss';
 const HTTP_CASES: readonly HttpCase[] = ['floor', 'hit', 'miss'];
 
 interface HttpRow {
-  cache: HttpCase;
+  kind: HttpCase;
   concurrency: number;
   summary: LatencySummary;
-  errors: number;
   /** SELECTs MariaDB ran (Com_select) per request answered, warm-up included. */
   selectsPerRequest: number;
 }
@@ -132,10 +131,18 @@ async function main(): Promise<void> {
     process.exitCode = 130;
     interrupted.abort(new Error(`interrupted by ${signal}`));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`, and kept until cleanup is done: the control plane's own signal handler kills
+  // its processes and then re-raises the signal if nobody else listens, which would end this process
+  // before the cleanup below stops MariaDB and the server.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     await run(chosen, cleanup, interrupted.signal);
+  } catch (error) {
+    // An interruption is no failure to explain; anything else gets its stack.
+    if (interrupted.signal.aborted) console.error(errorText(error));
+    else console.error(error);
+    process.exitCode ??= 1;
   } finally {
     await cleanup.runAll();
     process.off('SIGINT', onSignal);
@@ -206,44 +213,8 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
   const floor = await startFloorServer(serving, cp.frontProxyCa.certPem);
   cleanup.add('the bare HTTPS server', () => floor.close());
 
-  const http: HttpRow[] = [];
-  for (const cacheCase of chosen.cases) {
-    for (const concurrency of CONCURRENCIES) {
-      interrupted.throwIfAborted();
-      const scaledObject = cacheCase === 'hit' ? HIT_OBJECT : MISS_OBJECT;
-      const cell: CellRequest = {
-        port: cacheCase === 'floor' ? floor.port : server.port,
-        path: `/apis/external.metrics.k8s.io/v1beta1/namespaces/${NAMESPACE}/${METRIC_NAME}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${scaledObject}`)}`,
-        // As the aggregator forwards the HPA's request; system:masters makes the SubjectAccessReview allow it.
-        headers: { 'X-Remote-User': 'system:kube-controller-manager', 'X-Remote-Group': 'system:masters' },
-        caPem: serving.caPem,
-        certPem: frontProxyClient.certPem,
-        keyPem: frontProxyClient.keyPem,
-        concurrency,
-        warmupMs: CELL_WARMUP_MS,
-        maxRequests: CELL_MAX_REQUESTS,
-        maxMs: CELL_MAX_MS,
-        expectInBody: `"value":"${EXPECTED_VALUE}"`,
-        requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      };
-      const selectsBefore = await comSelect(db);
-      worker.postMessage(cell);
-      const result = await awaitWorkerMessage(worker, 'done', interrupted);
-      const selects = (await comSelect(db)) - selectsBefore;
-      if (result.errors > 0) {
-        throw new Error(`${cacheCase} with ${concurrency} clients: ${result.errors} of ${result.latenciesMs.length} requests failed; first: ${result.firstError ?? 'unknown'}`);
-      }
-      const row: HttpRow = {
-        cache: cacheCase,
-        concurrency,
-        summary: summarize(result.latenciesMs, result.elapsedMs),
-        errors: result.errors,
-        selectsPerRequest: selects / (result.latenciesMs.length + result.warmupRequests),
-      };
-      http.push(row);
-      console.log(`  ${cacheCase} c=${concurrency}: p50 ${formatMs(row.summary.p50Ms)} ms, p99 ${formatMs(row.summary.p99Ms)} ms, ${row.summary.throughput.toFixed(0)} req/s`);
-    }
-  }
+  const target = { ourPort: server.port, floorPort: floor.port, caPem: serving.caPem, client: frontProxyClient };
+  const http = await measureHttp(chosen.cases, target, worker, db, interrupted);
 
   if (!chosen.write) {
     console.log(`\n${sequentialTable(sequential)}\n\n${httpTable(http)}\n\n(a partial run: bench/RESULTS.md left as it was)`);
@@ -268,6 +239,54 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
   });
   await writeFile(RESULTS_PATH, withGeneratedBlock(previous, RESULTS_HEADING, 'metrics-api', block));
   console.log(`\nwritten to ${RESULTS_PATH}`);
+}
+
+/** Every chosen case at every concurrency, one cell after another, from the load client in `worker`. */
+async function measureHttp(
+  cases: readonly HttpCase[],
+  target: { ourPort: number; floorPort: number; caPem: string; client: KeyPairPem },
+  worker: Worker,
+  db: MariaDb,
+  interrupted: AbortSignal,
+): Promise<HttpRow[]> {
+  const http: HttpRow[] = [];
+  for (const kind of cases) {
+    for (const concurrency of CONCURRENCIES) {
+      interrupted.throwIfAborted();
+      const scaledObject = kind === 'hit' ? HIT_OBJECT : MISS_OBJECT;
+      const cell: CellRequest = {
+        port: kind === 'floor' ? target.floorPort : target.ourPort,
+        path: `/apis/external.metrics.k8s.io/v1beta1/namespaces/${NAMESPACE}/${METRIC_NAME}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${scaledObject}`)}`,
+        // As the aggregator forwards the HPA's request; system:masters makes the SubjectAccessReview allow it.
+        headers: { 'X-Remote-User': 'system:kube-controller-manager', 'X-Remote-Group': 'system:masters' },
+        caPem: target.caPem,
+        certPem: target.client.certPem,
+        keyPem: target.client.keyPem,
+        concurrency,
+        warmupMs: CELL_WARMUP_MS,
+        maxRequests: CELL_MAX_REQUESTS,
+        maxMs: CELL_MAX_MS,
+        expectInBody: `"value":"${EXPECTED_VALUE}"`,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      };
+      const selectsBefore = await comSelect(db);
+      worker.postMessage(cell);
+      const result = await awaitWorkerMessage(worker, 'done', interrupted);
+      const selects = (await comSelect(db)) - selectsBefore;
+      if (result.errors > 0) {
+        throw new Error(`${kind} with ${concurrency} clients: ${result.errors} of ${result.latenciesMs.length} requests failed; first: ${result.firstError ?? 'unknown'}`);
+      }
+      const row: HttpRow = {
+        kind,
+        concurrency,
+        summary: summarize(result.latenciesMs, result.elapsedMs),
+        selectsPerRequest: selects / (result.latenciesMs.length + result.warmupRequests),
+      };
+      http.push(row);
+      console.log(`  ${kind} c=${concurrency}: p50 ${formatMs(row.summary.p50Ms)} ms, p99 ${formatMs(row.summary.p99Ms)} ms, ${row.summary.throughput.toFixed(0)} req/s`);
+    }
+  }
+  return http;
 }
 
 /** The floor: the seed query alone, then the statements the scaler wraps it in, on one connection. */
@@ -436,7 +455,7 @@ function httpTable(http: readonly HttpRow[]): string {
   return markdownTable(
     ['server', 'clients', 'requests', 'p50 ms', 'p99 ms', 'max ms', 'req/s', 'MySQL SELECTs per request'],
     http.map((r) => [
-      r.cache === 'floor' ? 'bare node:https' : `ours, cache ${r.cache}`,
+      r.kind === 'floor' ? 'bare node:https' : `ours, cache ${r.kind}`,
       String(r.concurrency), String(r.summary.count), formatMs(r.summary.p50Ms), formatMs(r.summary.p99Ms), formatMs(r.summary.maxMs),
       r.summary.throughput.toFixed(0), r.selectsPerRequest.toFixed(3),
     ]),
@@ -444,15 +463,17 @@ function httpTable(http: readonly HttpRow[]): string {
 }
 
 function report(env: Environment, sequential: SequentialRow[], http: HttpRow[]): string {
-  const find = (cache: HttpCase, concurrency: number): HttpRow => {
-    const row = http.find((r) => r.cache === cache && r.concurrency === concurrency);
-    if (row === undefined) throw new Error(`no ${cache} measurement with ${concurrency} clients`);
+  const find = (kind: HttpCase, concurrency: number): HttpRow => {
+    const row = http.find((r) => r.kind === kind && r.concurrency === concurrency);
+    if (row === undefined) throw new Error(`no ${kind} measurement with ${concurrency} clients`);
     return row;
   };
   const rawQuery = sequential[0]!.summary;
   const missAlone = find('miss', 1).summary;
+  const hitAlone = find('hit', 1).summary;
+  const floorAlone = find('floor', 1).summary;
   const verdicts: Verdict[] = [
-    hitVerdict(find('hit', 1).summary.p99Ms),
+    hitVerdict(hitAlone.p99Ms),
     missVerdict('p50', missAlone.p50Ms, rawQuery.p50Ms),
     missVerdict('p99', missAlone.p99Ms, rawQuery.p99Ms),
   ];
@@ -468,13 +489,20 @@ function report(env: Environment, sequential: SequentialRow[], http: HttpRow[]):
       '(kube-apiserver only answers the SubjectAccessReview, cached 10 s), mutual TLS with keep-alive, closed loop from a worker thread. ' +
       `Each cell: ${CELL_WARMUP_MS} ms warm-up, then ${CELL_MAX_REQUESTS} requests or ${CELL_MAX_MS / 1000} s, whichever first. ` +
       `Hit: pollingInterval 1 h, the value cached. Miss: pollingInterval 0, so every request reads MySQL, except that concurrent misses share the read in flight ` +
-      '(single-flight): with more than one client a request costs less than one SELECT, see the last column. Miss with 1 client is the clean figure.',
+      '(single-flight): with more than one client a request costs less than one SELECT, see the last column. Miss with 1 client is the clean figure. ' +
+      'Bare node:https: the same TLS set-up (certificate, client certificate requested) answering a fixed body of the same size, none of our code: ' +
+      'the floor for any server in this process on this machine.',
     '',
     httpTable(http),
     '',
     'Targets (a hit with 1 client; a miss with 1 client against the raw seed query):',
     '',
     ...verdicts.map((v) => `- ${v.text}`),
+    '',
+    'For scale, with 1 client:',
+    '',
+    `- bare node:https: p50 ${formatMs(floorAlone.p50Ms)} ms, p99 ${formatMs(floorAlone.p99Ms)} ms; our hit adds ${formatMs(hitAlone.p50Ms - floorAlone.p50Ms)} ms at p50.`,
+    `- miss minus hit at p50 (what a read of MySQL adds to a request): ${formatMs(missAlone.p50Ms - hitAlone.p50Ms)} ms = ${((missAlone.p50Ms - hitAlone.p50Ms) / rawQuery.p50Ms).toFixed(2)}x the raw query.`,
   ].join('\n');
 }
 
