@@ -1,0 +1,133 @@
+// `kubectl apply -k manifests/` installs everything queryscaler needs: the proof is queryscaler
+// running with nothing but the token of the ServiceAccount those manifests create (so with their
+// ClusterRole, auth-delegator binding and kube-system RoleBinding), serving through the APIService
+// they create, and scaling the seed scenario with the real HPA controller.
+//
+// Only the network differs from a cluster: there is no kube-proxy and no kubelet here, so the
+// Deployment's pod stays Pending, and the test runs queryscaler in this process instead, giving the
+// manifests' Service an ExternalName of localhost and the APIService the process's loopback port.
+
+import { fileURLToPath } from 'node:url';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler.js';
+import type { ControlPlane } from '../support/control-plane.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, isNotFound, kubectl, waitFor } from '../support/kube.js';
+import type { MariaDb } from '../support/mariadb.js';
+import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
+import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
+
+const MANIFESTS = fileURLToPath(new URL('../../manifests/', import.meta.url));
+const INSTALL_NAMESPACE = 'queryscaler';
+const SERVICE = 'queryscaler-metrics-apiserver';
+const API_SERVICE = 'v1beta1.external.metrics.k8s.io';
+
+/** A kubeconfig that authenticates as `namespace/name` with a token from the TokenRequest API. */
+async function serviceAccountKubeConfig(cp: ControlPlane, namespace: string, name: string): Promise<KubeConfig> {
+  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+  const request = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+  const token = request.status?.token;
+  if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${name}`);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server: cp.server, caData: Buffer.from(cp.clusterCaPem).toString('base64') }],
+    users: [{ name, token }],
+    contexts: [{ name: 'sa', cluster: 'test', user: name }],
+    currentContext: 'sa',
+  });
+  return kc;
+}
+
+describe('kubectl apply -k manifests/ @integration', function () {
+  this.timeout(240_000);
+
+  let cp: ControlPlane;
+  let db: MariaDb;
+  let app: RunningQueryscaler | undefined;
+
+  before(async () => {
+    [cp, db] = await Promise.all([sharedControlPlane(), sharedMariaDb()]);
+    await createSeedTable(db);
+  });
+
+  after(async () => {
+    await app?.stop();
+    // An APIService left unavailable stalls namespace deletion and garbage collection for the tests after this one.
+    await kubectl(cp, ['delete', 'apiservice', API_SERVICE, '--ignore-not-found']);
+    await kubectl(cp, ['delete', 'namespace', INSTALL_NAMESPACE, '--ignore-not-found', '--wait=false']);
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.error(cp.logTail(40));
+  });
+
+  it('gives queryscaler, as its own ServiceAccount, every permission the seed scenario needs', async () => {
+    // --force-conflicts: other tests may have installed the same CRDs under their own field manager.
+    const applied = await kubectl(cp, ['apply', '--server-side', '--force-conflicts', '-k', MANIFESTS], 60_000);
+    expect(applied.code, applied.stderr).to.equal(0);
+    expect(applied.stdout).to.include('apiservice.apiregistration.k8s.io/v1beta1.external.metrics.k8s.io serverside-applied');
+    expect(applied.stdout).to.include('clusterrole.rbac.authorization.k8s.io/queryscaler serverside-applied');
+
+    const kubeConfig = await serviceAccountKubeConfig(cp, INSTALL_NAMESPACE, 'queryscaler');
+    app = await startQueryscaler({
+      kubeConfig,
+      metricsApi: { host: '127.0.0.1', port: 0 },
+      clusterTriggerAuthenticationNamespace: INSTALL_NAMESPACE,
+      logLevel: process.env.QUERYSCALER_TEST_LOG ?? 'silent',
+    });
+
+    // The network stand-in: the same Service name, reaching this process on its loopback port.
+    const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+    await core.deleteNamespacedService({ name: SERVICE, namespace: INSTALL_NAMESPACE });
+    await applyYaml(
+      cp,
+      toYaml([
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: SERVICE, namespace: INSTALL_NAMESPACE },
+          spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port: 443 }] },
+        } as never,
+      ]),
+    );
+    const patched = await kubectl(cp, ['patch', 'apiservice', API_SERVICE, '--type', 'merge', '-p', JSON.stringify({ spec: { service: { port: app.metricsApiPort } } })]);
+    expect(patched.code, patched.stderr).to.equal(0);
+    await waitFor(
+      async () => {
+        const result = await kubectl(cp, ['get', 'apiservice', API_SERVICE, '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status}']);
+        return result.stdout === 'True';
+      },
+      { what: `APIService ${API_SERVICE} from manifests/ to be Available`, timeoutMs: 30_000 },
+    );
+
+    await setSeedRowCount(db, 100);
+    const namespace = await createTestNamespace(cp, 'install');
+    await applyYaml(cp, toYaml(seedStatefulSetObjects()), namespace);
+    await applyYaml(cp, toYaml(seedKedaObjects(db, { scaleDownStabilizationSeconds: 10 })), namespace);
+
+    const apps = cp.kubeConfig.makeApiClient(AppsV1Api);
+    const replicas = async (): Promise<number> => (await apps.readNamespacedStatefulSet({ name: 'mycluster', namespace })).spec?.replicas ?? 0;
+    // 100 rows: metric 17, ceil(17/3) = 6, reached through the metric the aggregator fetched from us.
+    await waitFor(async () => (await replicas()) === 6, { what: 'mycluster at 6 replicas', timeoutMs: 60_000 });
+
+    const listed = await kubectl(cp, ['get', 'so', 'mysql-scaledobject', '-n', namespace, '--no-headers', '-o', 'custom-columns=READY:.status.conditions[?(@.type=="Ready")].status,VALUE:.status.lastMetricValue']);
+    expect(listed.stdout.trim().split(/\s+/)).to.deep.equal(['True', '17']);
+
+    // The finalizer's restore works with the ServiceAccount's rights too.
+    const objects = cp.kubeConfig.makeApiClient(CustomObjectsApi);
+    await objects.deleteNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: 'mysql-scaledobject' });
+    await waitFor(
+      async () => {
+        try {
+          await objects.getNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: 'mysql-scaledobject' });
+          return false;
+        } catch (err) {
+          return isNotFound(err);
+        }
+      },
+      { what: 'the ScaledObject to be deleted', timeoutMs: 60_000 },
+    );
+    expect(await replicas()).to.equal(1);
+    await deleteTestNamespace(cp, namespace);
+  });
+});
