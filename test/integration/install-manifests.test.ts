@@ -8,7 +8,7 @@
 // manifests' Service an ExternalName of localhost and the APIService the process's loopback port.
 
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler.js';
 import type { ControlPlane } from '../support/control-plane.js';
@@ -79,17 +79,13 @@ describe('kubectl apply -k manifests/ @integration', function () {
     // The network stand-in: the same Service name, reaching this process on its loopback port.
     const core = cp.kubeConfig.makeApiClient(CoreV1Api);
     await core.deleteNamespacedService({ name: SERVICE, namespace: INSTALL_NAMESPACE });
-    await applyYaml(
-      cp,
-      toYaml([
-        {
-          apiVersion: 'v1',
-          kind: 'Service',
-          metadata: { name: SERVICE, namespace: INSTALL_NAMESPACE },
-          spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port: 443 }] },
-        } as never,
-      ]),
-    );
+    const externalName: KubernetesObject & { spec: object } = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: SERVICE, namespace: INSTALL_NAMESPACE },
+      spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port: 443 }] },
+    };
+    await applyYaml(cp, toYaml([externalName]));
     const patched = await kubectl(cp, ['patch', 'apiservice', API_SERVICE, '--type', 'merge', '-p', JSON.stringify({ spec: { service: { port: app.metricsApiPort } } })]);
     expect(patched.code, patched.stderr).to.equal(0);
     await waitFor(
