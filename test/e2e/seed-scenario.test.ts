@@ -90,10 +90,6 @@ describe('seed scenario end to end @integration', function () {
     await queryscaler?.stop();
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.error(cp.logTail(40));
-  });
-
   async function deploySeed(rows: number): Promise<{ namespace: string; apps: AppsV1Api; trace: ReplicaTrace }> {
     await setSeedRowCount(db, rows);
     const namespace = await createTestNamespace(cp, 'seed');

@@ -54,13 +54,6 @@ describe('test control plane @integration', function () {
     cp = await sharedControlPlane();
   });
 
-  // A failing test shows what the components said; the lead may hoist this into a root hook.
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && cp !== undefined) {
-      console.error(cp.logTail(40));
-    }
-  });
-
   it('reuses the built binaries: a second build run returns the same directory at once', async () => {
     const started = Date.now();
     const binDir = await controlPlaneBinaries();

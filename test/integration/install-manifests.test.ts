@@ -57,10 +57,6 @@ describe('kubectl apply -k manifests/ @integration', function () {
     await kubectl(cp, ['delete', 'namespace', INSTALL_NAMESPACE, '--ignore-not-found', '--wait=false']);
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.error(cp.logTail(40));
-  });
-
   it('gives queryscaler, as its own ServiceAccount, every permission the seed scenario needs', async () => {
     // --force-conflicts: other tests may have installed the same CRDs under their own field manager.
     const applied = await kubectl(cp, ['apply', '--server-side', '--force-conflicts', '-k', MANIFESTS], 60_000);

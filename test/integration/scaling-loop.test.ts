@@ -86,10 +86,6 @@ describe('scaling loop @integration', function () {
     await db.query(`DROP DATABASE IF EXISTS ${database}`);
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.error(cp.logTail(30));
-  });
-
   // --- helpers -------------------------------------------------------------------------------
 
   async function namespace(): Promise<string> {

@@ -12,6 +12,11 @@ export function sharedControlPlane(): Promise<ControlPlane> {
   return controlPlane;
 }
 
+/** The shared control plane if some test started it, without starting it. */
+export function startedControlPlane(): Promise<ControlPlane> | undefined {
+  return controlPlane;
+}
+
 export function sharedMariaDb(): Promise<MariaDb> {
   mariaDb ??= import('./mariadb.js').then((m) => m.startMariaDb());
   return mariaDb;
