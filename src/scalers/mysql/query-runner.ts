@@ -1,9 +1,12 @@
 // One MySQL/MariaDB connection as the pool holds it, and the one thing we do with it: run a
-// trigger's query read-only and time-limited. The session itself is read-only
-// (SET SESSION TRANSACTION READ ONLY, so even DDL, which commits implicitly, is refused) and each
-// query also runs inside START TRANSACTION READ ONLY … ROLLBACK. The server stops the statement at
-// the limit (MariaDB: SET STATEMENT max_statement_time=… FOR; MySQL: session max_execution_time);
-// the client gives up a little later and drops the connection if the server did not.
+// trigger's query read-only and time-limited. The session is read-only (SET SESSION TRANSACTION
+// READ ONLY), so every statement on it runs as a read-only transaction, the trigger's query included,
+// and even DDL, which commits implicitly, is refused; an explicit START TRANSACTION READ ONLY …
+// ROLLBACK around it would add two round trips and no protection. A statement that returns no result
+// set (one that could have changed session state, such as SET SESSION TRANSACTION READ WRITE) retires
+// the connection. The server stops the statement at the limit (MariaDB: SET STATEMENT
+// max_statement_time=… FOR; MySQL: session max_execution_time); the client gives up a little later
+// and drops the connection if the server did not.
 
 import mysql from 'mysql2/promise';
 import type { ConnectionOptions, FieldPacket, TypeCast } from 'mysql2';
@@ -104,26 +107,17 @@ async function readOnly(session: MySqlSession, query: string, limitMs: number): 
     await connection.query(`SET SESSION max_execution_time=${Math.max(1, Math.round(limitMs))}`);
     session.maxExecutionTimeMs = limitMs;
   }
-  await connection.query('START TRANSACTION READ ONLY');
-  try {
-    const [result, fields] = await connection.query({ sql, rowsAsArray: true });
-    if (!Array.isArray(result) || fields === undefined) {
-      // Not a SELECT: whatever it was may have changed session state; never reuse this connection.
-      session.broken = true;
-      return { kind: 'no-result-set' };
-    }
-    return {
-      kind: 'rows',
-      columns: (fields as FieldPacket[]).map((field) => field.name),
-      rows: result as unknown as Array<Array<string | null>>,
-    };
-  } finally {
-    if (!session.broken) {
-      await connection.query('ROLLBACK').catch(() => {
-        session.broken = true;
-      });
-    }
+  const [result, fields] = await connection.query({ sql, rowsAsArray: true });
+  if (!Array.isArray(result) || fields === undefined) {
+    // Not a SELECT: whatever it was may have changed session state; never reuse this connection.
+    session.broken = true;
+    return { kind: 'no-result-set' };
   }
+  return {
+    kind: 'rows',
+    columns: (fields as FieldPacket[]).map((field) => field.name),
+    rows: result as unknown as Array<Array<string | null>>,
+  };
 }
 
 /** Races `work` against a deadline; at the deadline the connection is destroyed (the server may be
