@@ -7,6 +7,13 @@ import { decideScale } from './scale-decision.js';
 import { scaleEventMessage } from './scale-messages.js';
 import { ScaleTargetError } from './scale-target.js';
 
+/**
+ * How long a poll trusts the /scale it last saw. Replicas change under us only by the HPA (never to
+ * or from 0, so never in a way a poll acts on) or by hand; every reconcile (at least every resync)
+ * reads it afresh.
+ */
+export const SCALE_MEMORY_MS = 60_000;
+
 const SCALE_EVENT_REASONS: Record<string, string> = {
   Activated: 'KEDAScaleTargetActivated',
   CooledDown: 'KEDAScaleTargetDeactivated',
@@ -26,12 +33,15 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
     const previous = state.activity;
     const lastSeenActive = outcome.active ? now : (previous?.lastSeenActive ?? parseTime(so.status?.lastActiveTime));
     const first = outcome.readings[0];
+    const allFailed = outcome.readings.length > 0 && outcome.readings.every((r) => r.error !== undefined);
     state.activity = {
       active: outcome.active,
       fallbackActive: outcome.fallbackActive,
       ...(lastSeenActive !== undefined && { lastSeenActive }),
       health: context.metricCache.health(namespace, name)?.health ?? {},
       ...(first?.value !== undefined && { firstValue: first.value, readAt: first.readAt }),
+      failures: outcome.readings.filter((r) => r.error).map((r) => `triggers[${r.triggerIndex}] (metric ${r.metricName}): ${r.error?.message ?? ''}`),
+      allFailed,
     };
     for (const reading of outcome.readings) {
       if (!reading.error) continue;
@@ -43,24 +53,31 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
       );
     }
 
-    const scale = await context.targets.getScale(state.target, signal);
-    const decision = decideScale({
-      currentReplicas: scale.replicas,
+    const target = state.target;
+    const decide = (currentReplicas: number) => decideScale({
+      currentReplicas,
       minReplicaCount: so.spec.minReplicaCount ?? 0,
       maxReplicaCount: so.spec.maxReplicaCount ?? 100,
       ...(so.spec.idleReplicaCount !== undefined && { idleReplicaCount: so.spec.idleReplicaCount }),
       cooldownPeriodSeconds: so.spec.cooldownPeriod ?? 300,
       initialCooldownPeriodSeconds: so.spec.initialCooldownPeriod ?? 0,
       active: outcome.active,
-      allFailed: outcome.readings.length > 0 && outcome.readings.every((r) => r.error !== undefined),
+      allFailed,
       ...(so.spec.fallback !== undefined && { fallback: { replicas: so.spec.fallback.replicas } }),
       fallbackActive: outcome.fallbackActive,
       ...(lastSeenActive !== undefined && { lastActiveTime: lastSeenActive }),
       createdAt: parseTime(so.metadata.creationTimestamp) ?? now,
       now,
     });
+    // Decided on the remembered /scale (no GET per poll); a write is decided again on a fresh read.
+    let scale = await context.targets.getScale(target, signal, SCALE_MEMORY_MS);
+    let decision = decide(scale.replicas);
     if (decision.action === 'scale') {
-      await context.targets.setReplicas(state.target, decision.to, signal);
+      scale = await context.targets.getScale(target, signal);
+      decision = decide(scale.replicas);
+    }
+    if (decision.action === 'scale') {
+      await context.targets.setReplicas(target, decision.to, signal);
       const trigger = so.spec.triggers[first?.triggerIndex ?? 0];
       await context.events.record(
         involved(so),

@@ -32,10 +32,10 @@ import { isConflict, isNotFound } from './kube-api.js';
 import { pauseState } from './pause.js';
 import { pollOnce } from './poll.js';
 import { ScaleTargetError, type ResolvedTarget, type TargetObject } from './scale-target.js';
-import { parseTriggers, type ParsedTrigger, type ResolvedTriggerCredentials } from './scaler-set.js';
+import { parseTriggers, pollingIntervalMs, type ParsedTrigger, type ResolvedTriggerCredentials } from './scaler-set.js';
 import type { ReconcileResult } from './work-queue.js';
 
-export const DEFAULT_POLLING_INTERVAL_SECONDS = 30;
+export { DEFAULT_POLLING_INTERVAL_SECONDS } from './scaler-set.js';
 /** How soon a ScaledObject that is not ready is looked at again without any event (a safety net). */
 export const NOT_READY_RECHECK_MS = 30_000;
 /** A missing target is not watched (it can be any kind), so it is checked for more often. */
@@ -137,15 +137,15 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
   }
   state.paused = { paused: false };
 
-  const pollingIntervalMs = (so.spec.pollingInterval ?? DEFAULT_POLLING_INTERVAL_SECONDS) * 1000;
+  const intervalMs = pollingIntervalMs(so);
   const specs = await context.scalerSets.apply(namespace, so.metadata.name, parsed, {
-    pollingIntervalMs,
+    pollingIntervalMs: intervalMs,
     ...(so.spec.fallback !== undefined && { fallback: so.spec.fallback }),
   });
   await ensureHpa(context, so, desiredHpa(so, specs, target), signal);
   state.hpaName = hpaName(so);
   state.externalMetricNames = specs.map((s) => s.metricName);
-  context.polls.schedule(key, pollingIntervalMs, (pollSignal) => pollOnce(context, key, pollSignal));
+  context.polls.schedule(key, intervalMs, (pollSignal) => pollOnce(context, key, pollSignal));
   state.ready = readyTrue(warnings.map((w) => w.message));
 }
 
@@ -318,6 +318,8 @@ async function forget(context: ControllerContext, key: string): Promise<void> {
   const { namespace, name } = splitKey(key);
   context.polls.unschedule(key);
   await context.scalerSets.remove(namespace, name);
+  const target = context.states.get(key)?.target;
+  if (target) context.targets.forget(target);
   context.states.delete(key);
   context.references.delete(key);
   context.events.forget(namespace, name);

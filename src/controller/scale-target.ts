@@ -1,6 +1,8 @@
 // Finds what a scaleTargetRef points at through API discovery (any kind that serves a /scale
 // subresource: Deployment, StatefulSet, a CRD declaring one) and reads and writes its replicas
-// through /scale only. Discovery answers are cached per group/version for a while.
+// through /scale only. Discovery answers are cached per group/version for a while. The last /scale
+// seen of each target is remembered, so the poll loop (every second, for hundreds of ScaledObjects)
+// can decide on it without a GET per poll; anything it would write is decided on a fresh read.
 import type { ScaleTargetRef } from '../api/types.js';
 import type { ContainerSpec } from './credentials.js';
 import { isNotFound, type KubeApi } from './kube-api.js';
@@ -69,6 +71,8 @@ export function resourcePath(target: Pick<ResolvedTarget, 'group' | 'version' | 
 
 export class ScaleTargets {
   private readonly discovery = new Map<string, { at: number; resources: ApiResource[] | undefined }>();
+  /** The newest /scale read or written per target path, and when (performance.now()). */
+  private readonly seen = new Map<string, { at: number; scale: Scale }>();
 
   constructor(private readonly api: KubeApi) {}
 
@@ -107,26 +111,55 @@ export class ScaleTargets {
     return { group, version, kind, resource: main.name, namespace, name: ref.name };
   }
 
-  async getScale(target: ResolvedTarget, signal?: AbortSignal): Promise<Scale> {
+  /**
+   * The target's /scale. With `maxAgeMs`, the last one read or written within that time is returned
+   * without a request: what we wrote ourselves is known, and the HPA never moves a target to or from 0,
+   * which is all the poll decides on.
+   */
+  async getScale(target: ResolvedTarget, signal?: AbortSignal, maxAgeMs = 0): Promise<Scale> {
+    const path = resourcePath(target);
+    const known = this.seen.get(path);
+    if (known !== undefined && performance.now() - known.at < maxAgeMs) return known.scale;
     try {
       const scale = await this.api.request<{ spec?: { replicas?: number }; status?: { replicas?: number; selector?: string } }>(
         'get',
         `${resourcePath(target)}/scale`,
         { signal },
       );
-      return {
+      const read: Scale = {
         replicas: scale.spec?.replicas ?? 0,
         statusReplicas: scale.status?.replicas ?? 0,
         ...(scale.status?.selector !== undefined && { selector: scale.status.selector }),
       };
+      this.seen.set(path, { at: performance.now(), scale: read });
+      return read;
     } catch (error) {
+      if (isNotFound(error)) this.seen.delete(path);
       throw notFoundAsTargetError(error, target);
     }
   }
 
+  /** Drops what is remembered of the target (its ScaledObject is gone). */
+  forget(target: ResolvedTarget): void {
+    this.seen.delete(resourcePath(target));
+  }
+
   async setReplicas(target: ResolvedTarget, replicas: number, signal?: AbortSignal): Promise<void> {
     try {
-      await this.api.request('patch', `${resourcePath(target)}/scale`, { body: { spec: { replicas } }, patchType: 'merge', signal });
+      const path = resourcePath(target);
+      const written = await this.api.request<{ spec?: { replicas?: number }; status?: { replicas?: number; selector?: string } }>(
+        'patch',
+        `${path}/scale`,
+        { body: { spec: { replicas } }, patchType: 'merge', signal },
+      );
+      this.seen.set(path, {
+        at: performance.now(),
+        scale: {
+          replicas: written?.spec?.replicas ?? replicas,
+          statusReplicas: written?.status?.replicas ?? 0,
+          ...(written?.status?.selector !== undefined && { selector: written.status.selector }),
+        },
+      });
     } catch (error) {
       throw notFoundAsTargetError(error, target);
     }

@@ -23,6 +23,12 @@ export interface ResolvedTriggerCredentials {
   resolvedEnv: Readonly<Record<string, string>>;
 }
 
+export const DEFAULT_POLLING_INTERVAL_SECONDS = 30;
+
+export function pollingIntervalMs(so: ScaledObject): number {
+  return (so.spec.pollingInterval ?? DEFAULT_POLLING_INTERVAL_SECONDS) * 1000;
+}
+
 /** Validates every trigger through its type's parse; throws ScalerConfigError naming the field. */
 export function parseTriggers(so: ScaledObject, credentials: readonly ResolvedTriggerCredentials[]): ParsedTrigger[] {
   return so.spec.triggers.map((trigger, index) => {
@@ -41,6 +47,7 @@ export function parseTriggers(so: ScaledObject, credentials: readonly ResolvedTr
       authParams: credentials[index]?.authParams ?? {},
       resolvedEnv: credentials[index]?.resolvedEnv ?? {},
       metricType: trigger.metricType ?? 'AverageValue',
+      pollingIntervalMs: pollingIntervalMs(so),
     };
     return { index, type: type as ScalerType<unknown>, config: type.parse(input), input, useCachedMetrics: trigger.useCachedMetrics ?? false };
   });

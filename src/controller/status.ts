@@ -23,7 +23,14 @@ export interface ActivityInput {
   /** The first trigger's newest value, when its read succeeded. */
   firstValue?: number;
   readAt?: Date;
+  /** Triggers whose latest read failed, each as `triggers[i] (metric m): what went wrong`. */
+  failures?: string[];
+  /** Every trigger's latest read failed: nobody, the HPA included, knows the metric now. */
+  allFailed?: boolean;
 }
+
+export const TRIGGER_ERROR_MESSAGE = 'Triggers defined in ScaledObject are not working correctly';
+export const PARTIAL_TRIGGER_ERROR_MESSAGE = 'Some triggers defined in ScaledObject are not working correctly';
 
 export interface StatusInput {
   observed: ScaledObjectStatus | undefined;
@@ -43,9 +50,17 @@ const CONDITION_ORDER: ConditionType[] = ['Ready', 'Active', 'Fallback', 'Paused
 export function desiredStatus(input: StatusInput): ScaledObjectStatus {
   const { observed, now, activity } = input;
   const wanted: Record<ConditionType, ConditionValue> = {
-    Ready: input.ready,
+    Ready: readyWithTriggers(input.ready, activity),
     Active: activity
-      ? activity.active
+      ? activity.allFailed === true
+        ? {
+            status: 'Unknown',
+            reason: 'TriggerError',
+            message: activity.fallbackActive
+              ? 'No trigger could be read, so whether they are active is unknown; the HPA scales on the fallback replicas'
+              : 'No trigger could be read, so whether they are active is unknown; the HPA cannot read its metric and keeps the current replica count'
+          }
+        : activity.active
         ? { status: 'True', reason: 'ScalerActive', message: 'Scaling is performed because triggers are active' }
         : { status: 'False', reason: 'ScalerNotActive', message: 'Scaling is not performed because triggers are not active' }
       : keptOrUnknown(observed, 'Active'),
@@ -109,6 +124,22 @@ function lastActiveTime(observed: ScaledObjectStatus | undefined, activity: Acti
   if (activity.active && (!wasActive || observed?.lastActiveTime === undefined)) return now.toISOString();
   if (!activity.active && wasActive) return (activity.lastSeenActive ?? now).toISOString();
   return observed?.lastActiveTime;
+}
+
+/**
+ * Ready as reconcile decided it, unless the latest poll could not read the triggers: then, as in
+ * KEDA, False when none could be read (the HPA is left without a metric; with fallback in force it
+ * scales on the fallback, which is still ready) and Unknown when some could not. The message names
+ * what failed, so the user sees the fix in `kubectl get so` without reading the Events.
+ */
+function readyWithTriggers(ready: ConditionValue, activity: ActivityInput | undefined): ConditionValue {
+  const failures = activity?.failures ?? [];
+  if (ready.status !== 'True' || activity === undefined || failures.length === 0) return ready;
+  if (activity.allFailed === true) {
+    if (activity.fallbackActive) return ready;
+    return { status: 'False', reason: 'TriggerError', message: `${TRIGGER_ERROR_MESSAGE}: ${failures.join('; ')}` };
+  }
+  return { status: 'Unknown', reason: 'PartialTriggerError', message: `${PARTIAL_TRIGGER_ERROR_MESSAGE}: ${failures.join('; ')}` };
 }
 
 function pausedMessage(replicas: number | undefined): string {

@@ -18,6 +18,11 @@ export interface TriggerInput {
   resolvedEnv: Readonly<Record<string, string>>;
   /** trigger.metricType, defaulted to AverageValue. */
   metricType: MetricTargetType;
+  /**
+   * spec.pollingInterval in ms. A scaler may answer with a value read for another ScaledObject when
+   * it is younger than this (the same query on the same database). Absent: read afresh every time.
+   */
+  pollingIntervalMs?: number;
 }
 
 export interface MetricSpec {

@@ -5,6 +5,9 @@ import { desiredStatus, READY_MESSAGE, statusPatch, type StatusInput } from '../
 const T0 = '2026-11-26T10:00:00.000Z';
 const NOW = new Date('2026-11-26T10:05:00.000Z');
 const READY = { status: 'True' as const, reason: 'ScaledObjectReady', message: READY_MESSAGE };
+const OUTAGE =
+  'triggers[0] (metric s0-mysql-testdb): cannot connect to MySQL at 127.0.0.1:3306: connection refused (ECONNREFUSED); check host and port in the trigger ' +
+  '(or its connection string) and that the server is running and reachable';
 const TARGET = { kind: 'StatefulSet', gvkr: { group: 'apps', version: 'v1', kind: 'StatefulSet', resource: 'statefulsets' } };
 
 function input(overrides: Partial<StatusInput> = {}): StatusInput {
@@ -110,6 +113,51 @@ describe('desiredStatus', () => {
       in: input({ observed: steady(false), currentReplicas: 7 }),
       pick: (s) => s.originalReplicaCount,
       want: 1,
+    },
+    {
+      name: 'outage: no trigger read -> Ready False naming the failure, Active Unknown (the HPA has no metric)',
+      in: input({ observed: steady(true), activity: { active: false, fallbackActive: false, health: {}, allFailed: true, failures: [OUTAGE] } }),
+      pick: (s) => s.conditions?.slice(0, 2).map((c) => [c.type, c.status, c.reason, c.message]),
+      want: [
+        ['Ready', 'False', 'TriggerError', `Triggers defined in ScaledObject are not working correctly: ${OUTAGE}`],
+        ['Active', 'Unknown', 'TriggerError', 'No trigger could be read, so whether they are active is unknown; the HPA cannot read its metric and keeps the current replica count'],
+      ],
+    },
+    {
+      name: 'outage with fallback in force: Ready stays True, Active Unknown says the HPA scales on the fallback',
+      in: input({ observed: steady(true), activity: { active: false, fallbackActive: true, health: {}, allFailed: true, failures: [OUTAGE] } }),
+      pick: (s) => s.conditions?.slice(0, 2).map((c) => [c.type, c.status, c.reason, c.message]),
+      want: [
+        ['Ready', 'True', 'ScaledObjectReady', READY_MESSAGE],
+        ['Active', 'Unknown', 'TriggerError', 'No trigger could be read, so whether they are active is unknown; the HPA scales on the fallback replicas'],
+      ],
+    },
+    {
+      name: 'one of two triggers failing: Ready Unknown PartialTriggerError, Active from the trigger that was read',
+      in: input({ observed: steady(true), activity: { active: true, fallbackActive: false, health: {}, allFailed: false, failures: [OUTAGE] } }),
+      pick: (s) => s.conditions?.slice(0, 2).map((c) => [c.type, c.status, c.reason, c.message]),
+      want: [
+        ['Ready', 'Unknown', 'PartialTriggerError', `Some triggers defined in ScaledObject are not working correctly: ${OUTAGE}`],
+        ['Active', 'True', 'ScalerActive', 'Scaling is performed because triggers are active'],
+      ],
+    },
+    {
+      name: 'outage does not hide a configuration error: Ready keeps the reconcile verdict',
+      in: input({ observed: steady(true), ready: { status: 'False', reason: 'ScaledObjectCheckFailed', message: 'x: y' }, activity: { active: false, fallbackActive: false, health: {}, allFailed: true, failures: [OUTAGE] } }),
+      pick: (s) => [s.conditions?.[0]?.reason, s.conditions?.[0]?.message],
+      want: ['ScaledObjectCheckFailed', 'x: y'],
+    },
+    {
+      name: 'recovered: the first good poll after an outage is Ready True and Active True again',
+      in: input({
+        observed: desiredStatus(input({ observed: steady(true), activity: { active: false, fallbackActive: false, health: {}, allFailed: true, failures: [OUTAGE] } })),
+        activity: { active: true, fallbackActive: false, health: {}, allFailed: false, failures: [], firstValue: 17, readAt: NOW },
+      }),
+      pick: (s) => s.conditions?.slice(0, 2).map((c) => [c.type, c.status, c.reason]),
+      want: [
+        ['Ready', 'True', 'ScaledObjectReady'],
+        ['Active', 'True', 'ScalerActive'],
+      ],
     },
     {
       name: 'not ready: the message is the one given, target fields kept from before',

@@ -52,6 +52,7 @@ export class ConnectionPool<S> {
   readonly #waiters: Waiter<S>[] = [];
   #dialFailures = 0;
   #retryAt = 0;
+  #failedAt = 0;
   #lastDialError: ScalerError | undefined;
   #closed = false;
   readonly #closeWaiters: Array<() => void> = [];
@@ -67,12 +68,17 @@ export class ConnectionPool<S> {
     return { open: this.#open, idle: this.#idle.length, waiting: this.#waiters.length, consecutiveDialFailures: this.#dialFailures };
   }
 
-  async acquire(signal?: AbortSignal): Promise<S> {
+  /**
+   * A session, idle or newly dialed, or queued for one. `redialAfterMs` caps the wait after failed
+   * dials for this caller: one that polls every second learns the server is back within about a
+   * second, while the pool still dials at most once per such wait, however many callers share it.
+   */
+  async acquire(signal?: AbortSignal, redialAfterMs = Infinity): Promise<S> {
     if (this.#closed) throw new ScalerError('Aborted', `the MySQL pool for ${this.#label} is closed`);
     if (signal?.aborted === true) throw aborted(this.#label);
     const idle = this.#takeIdle();
     if (idle !== undefined) return idle;
-    if (this.#open < this.#options.maxConnections) return this.#dial();
+    if (this.#open < this.#options.maxConnections) return this.#dial(redialAfterMs);
     return this.#enqueue(signal);
   }
 
@@ -119,8 +125,9 @@ export class ConnectionPool<S> {
     return undefined;
   }
 
-  async #dial(): Promise<S> {
-    if (Date.now() < this.#retryAt && this.#lastDialError !== undefined) throw this.#lastDialError;
+  async #dial(redialAfterMs = Infinity): Promise<S> {
+    const retryAt = Math.min(this.#retryAt, this.#failedAt + redialAfterMs);
+    if (Date.now() < retryAt && this.#lastDialError !== undefined) throw this.#lastDialError;
     this.#open += 1;
     let session: S;
     try {
@@ -130,6 +137,7 @@ export class ConnectionPool<S> {
       const error = err instanceof ScalerError ? err : new ScalerError('ConnectionFailed', `cannot connect to MySQL at ${this.#label}`, { cause: err });
       this.#dialFailures += 1;
       this.#lastDialError = error;
+      this.#failedAt = Date.now();
       this.#retryAt = Date.now() + reconnectDelayMs(this.#dialFailures, this.#options.backoff, Math.random());
       this.#settleClose();
       this.#pump();

@@ -10,16 +10,19 @@ export class MySqlScaler implements Scaler {
   readonly metricSpecs: readonly MetricSpec[];
   readonly #config: MySqlConfig;
   readonly #lease: PoolLease;
+  /** Another ScaledObject's result of the same query is good enough when younger than our own polling interval. */
+  readonly #maxResultAgeMs: number;
 
-  constructor(config: MySqlConfig) {
+  constructor(config: MySqlConfig, pollingIntervalMs = 0) {
     this.#config = config;
+    this.#maxResultAgeMs = pollingIntervalMs;
     this.metricSpecs = [{ metricName: config.metricName, targetType: config.metricType, targetValue: config.queryValue }];
     this.#lease = leasePool(config.target, config.tls);
   }
 
   async metricsAndActivity(signal: AbortSignal): Promise<MetricsAndActivity> {
     const config = this.#config;
-    const outcome = await this.#lease.query(config.query, config.queryTimeoutMs, signal);
+    const outcome = await this.#lease.query(config.query, config.queryTimeoutMs, signal, this.#maxResultAgeMs);
     const value = metricValueFromResult(outcome, config.query, config.nullAsZero);
     return { samples: [{ metricName: config.metricName, value }], active: value > config.activationQueryValue };
   }
@@ -32,5 +35,5 @@ export class MySqlScaler implements Scaler {
 export const mysqlScalerType: ScalerType<MySqlConfig> = {
   type: 'mysql',
   parse: parseMySqlConfig,
-  create: (config) => new MySqlScaler(config),
+  create: (config, input) => new MySqlScaler(config, input.pollingIntervalMs),
 };

@@ -51,8 +51,11 @@ export function mysqlPoolOptions(): Readonly<MySqlPoolOptions> {
 
 /** A scaler's hold on a shared pool. */
 export interface PoolLease {
-  /** Runs the query, or joins the identical one already running on this pool. Rejects with a ScalerError. */
-  query(query: string, timeoutMs: number, signal: AbortSignal): Promise<QueryOutcome>;
+  /**
+   * Runs the query, or joins the identical one already running on this pool, or (with `maxAgeMs`)
+   * returns the result of an identical query started less than `maxAgeMs` ago. Rejects with a ScalerError.
+   */
+  query(query: string, timeoutMs: number, signal: AbortSignal, maxAgeMs?: number): Promise<QueryOutcome>;
   /** Lets go of the pool; the last lease closes it. Safe to call twice. */
   release(): Promise<void>;
 }
@@ -64,6 +67,15 @@ interface PoolEntry {
   pool: ConnectionPool<MySqlSession>;
   context: ErrorContext;
   inFlight: Map<string, Promise<QueryOutcome>>;
+  /** The newest successful result per query, stamped with when its run started. */
+  recent: Map<string, RecentResult>;
+}
+
+interface RecentResult {
+  startedAt: number;
+  outcome: QueryOutcome;
+  /** The longest maxAgeMs any caller asked for; the entry is dropped once older than that. */
+  keepMs: number;
 }
 
 const pools = new Map<string, PoolEntry>();
@@ -78,10 +90,17 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
   entry.refs += 1;
   const leased = entry;
   let released = false;
+  // A lease never gets the same shared result twice: its next poll comes one interval after the
+  // read it got started, a hair under the interval by the clock, and would otherwise reuse it.
+  let lastReceived: QueryOutcome | undefined;
   return {
-    query(query, timeoutMs, signal) {
+    query(query, timeoutMs, signal, maxAgeMs) {
       if (released) return Promise.reject(new ScalerError('Aborted', `the scaler for ${leased.label} is closed`));
-      return joinOrRun(leased, query, timeoutMs, signal);
+      const reading = joinOrRun(leased, query, timeoutMs, signal, maxAgeMs ?? 0, lastReceived);
+      return reading.then((outcome) => {
+        lastReceived = outcome;
+        return outcome;
+      });
     },
     async release() {
       if (released) return;
@@ -133,16 +152,34 @@ function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): P
     close: closeSession,
     usable: (session) => !session.broken,
   }, options);
-  return { key, label, refs: 0, pool, context, inFlight: new Map() };
+  return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map() };
 }
 
-function joinOrRun(entry: PoolEntry, query: string, timeoutMs: number, signal: AbortSignal): Promise<QueryOutcome> {
+function joinOrRun(
+  entry: PoolEntry,
+  query: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+  maxAgeMs: number,
+  alreadySeen: QueryOutcome | undefined,
+): Promise<QueryOutcome> {
   const flightKey = `${timeoutMs}\n${query}`;
+  const now = performance.now();
+  const recent = entry.recent.get(flightKey);
+  if (recent !== undefined) {
+    recent.keepMs = Math.max(recent.keepMs, maxAgeMs);
+    if (now - recent.startedAt < maxAgeMs && recent.outcome !== alreadySeen) return Promise.resolve(recent.outcome);
+  }
   let flight = entry.inFlight.get(flightKey);
   if (flight === undefined) {
     // The shared run has no caller's signal: one caller giving up must not cancel it for the others.
     // It is bounded anyway by the acquire timeout and the query's time limit.
-    const started = runOnPool(entry, query, timeoutMs).finally(() => {
+    const started = runOnPool(entry, query, timeoutMs, maxAgeMs).then(
+      (outcome) => {
+        remember(entry, flightKey, { startedAt: now, outcome, keepMs: Math.max(maxAgeMs, recent?.keepMs ?? 0) });
+        return outcome;
+      },
+    ).finally(() => {
       if (entry.inFlight.get(flightKey) === started) entry.inFlight.delete(flightKey);
     });
     flight = started;
@@ -152,10 +189,21 @@ function joinOrRun(entry: PoolEntry, query: string, timeoutMs: number, signal: A
     `the read of query "${queryForMessage(query)}" from MySQL at ${entry.context.endpoint} was cancelled`));
 }
 
-async function runOnPool(entry: PoolEntry, query: string, timeoutMs: number): Promise<QueryOutcome> {
+/** Keeps the result for callers that accept its age, and drops results nobody will accept any more. */
+function remember(entry: PoolEntry, flightKey: string, result: RecentResult): void {
+  for (const [key, old] of entry.recent) {
+    if (result.startedAt - old.startedAt >= old.keepMs) entry.recent.delete(key);
+  }
+  // Errors are never kept: a failing query is retried by the next poll (the pool's dial backoff
+  // already keeps a dead server from being hammered).
+  if (result.keepMs > 0) entry.recent.set(flightKey, result);
+}
+
+async function runOnPool(entry: PoolEntry, query: string, timeoutMs: number, pollingIntervalMs: number): Promise<QueryOutcome> {
   const context: ErrorContext = { ...entry.context, query, queryTimeoutMs: timeoutMs };
   for (let attempt = 1; ; attempt += 1) {
-    const session = await entry.pool.acquire();
+    // A server that comes back is noticed within one polling interval, whatever the dial backoff says.
+    const session = await entry.pool.acquire(undefined, pollingIntervalMs > 0 ? pollingIntervalMs : Infinity);
     const reused = session.uses > 0;
     try {
       const outcome = await runReadOnlyQuery(session, query, timeoutMs);
