@@ -7,7 +7,7 @@
 // connections and statements of queryscaler's user, RSS and CPU of queryscaler and kube-apiserver;
 // then deletes all N at once and counts the StatefulSets back at 2 after two HPA syncs.
 //
-//   node --import tsx bench/scale-objects.ts [--n 100,300,1000] [--mode seed,distinct] [--qps 20 --burst 40]
+//   node --import tsx bench/scale-objects.ts [--n 100,300,1000] [--mode seed,distinct] [--qps 100 --burst 200]
 //
 // `seed`: every ScaledObject runs the seed query; `distinct`: each its own (same value). Prints a table
 // and rewrites its block in bench/RESULTS.md. Everything it starts is stopped on the way out, also
@@ -41,6 +41,7 @@ import {
   type ScaleFixtureOptions,
 } from './support/scale-fixtures.js';
 import { markdownTable } from './support/stats.js';
+import { DEFAULT_API_BURST, DEFAULT_API_QPS } from '../src/controller/kube-api.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../crds/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -129,8 +130,8 @@ function options(): Options {
   const modes = (values.mode ?? 'seed').split(',').map((s) => s.trim());
   const unknown = modes.filter((m) => m !== 'seed' && m !== 'distinct');
   if (unknown.length > 0) throw new Error(`--mode: unknown ${unknown.join(', ')}; give seed, distinct or both separated by a comma`);
-  const qps = Number(values.qps ?? 20);
-  const burst = Number(values.burst ?? 40);
+  const qps = Number(values.qps ?? DEFAULT_API_QPS);
+  const burst = Number(values.burst ?? DEFAULT_API_BURST);
   return { ns, modes: modes as Options['modes'], qps, burst, write: true };
 }
 

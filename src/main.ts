@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_API_BURST, DEFAULT_API_QPS } from './controller/kube-api.js';
 import { createLogger } from './log.js';
 import { startQueryscaler } from './queryscaler.js';
 
@@ -39,8 +40,8 @@ const program = new Command('queryscaler')
     process.env.POD_NAMESPACE ?? 'queryscaler',
   )
   .option('--mysql-pool-size <n>', 'connections per (endpoint, user, database, TLS) pool', atLeastOne, 4)
-  .option('--kube-api-qps <n>', 'sustained Kubernetes API requests per second', atLeastOne, 20)
-  .option('--kube-api-burst <n>', 'Kubernetes API request burst', atLeastOne, 40)
+  .option('--kube-api-qps <n>', 'sustained Kubernetes API requests per second', atLeastOne, DEFAULT_API_QPS)
+  .option('--kube-api-burst <n>', 'Kubernetes API request burst', atLeastOne, DEFAULT_API_BURST)
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info');
 
 interface CliOptions {
