@@ -327,7 +327,7 @@ async function measureSteadyWindow(
     "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query'",
     [`${DB_USER}[%`],
   );
-  // A query run is its SELECT; each comes with START TRANSACTION READ ONLY and ROLLBACK.
+  // A query run is one statement: SET STATEMENT max_statement_time=... FOR <the SELECT>.
   const runs = await db.query<Array<{ n: number }>>(
     "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query' AND argument LIKE '%SELECT CEIL(COUNT(*) / 6)%'",
     [`${DB_USER}[%`],
@@ -461,7 +461,7 @@ async function report(results: readonly CellResult[], chosen: Options, db: Maria
       `min 1, max 10, restoreToOriginalReplicaCount, the seed query on one row (value 1, so every HPA scales its StatefulSet to ${SCALED_REPLICAS}). ` +
       `Steady window ${STEADY_WINDOW_MS / 1000} s once every StatefulSet is at ${SCALED_REPLICAS} and every status shows the value. ` +
       'Poll lag: the upper bound of the histogram bucket holding the percentile. MySQL: statements of queryscaler\'s own user (general log), a query run being one SELECT ' +
-      'with its START TRANSACTION READ ONLY and ROLLBACK. CPU: share of one core over the window, from /proc.',
+      '(with its statement time limit). CPU: share of one core over the window, from /proc.',
   ].join('\n');
   const rows = results.map((r) => [
     String(r.n),

@@ -11,6 +11,7 @@ import {
   type TriggerAuthentication,
 } from './types.js';
 import { openApiSchema, type KedaKind, type OpenApiV3Schema } from './schema.js';
+import { DEFAULT_MAX_REPLICA_COUNT, DEFAULT_MIN_REPLICA_COUNT } from './defaults.js';
 
 export interface Problem {
   /** The field as the user wrote it, e.g. `spec.triggers[0].metricType`. */
@@ -22,8 +23,6 @@ export interface Problem {
 export type Validated<T> = { ok: true; value: T } | { ok: false; problems: Problem[] };
 
 /** KEDA's defaults, which the replica-count rules compare against when a field is left out. */
-export const DEFAULT_MIN_REPLICA_COUNT = 0;
-export const DEFAULT_MAX_REPLICA_COUNT = 100;
 
 /** Kinds that need no apiVersion because KEDA knows where they are served. */
 const KNOWN_SCALE_TARGETS: Readonly<Record<string, string>> = {

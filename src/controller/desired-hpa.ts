@@ -10,6 +10,8 @@ import {
 } from '../api/types.js';
 import { toQuantity } from '../quantity.js';
 import type { MetricSpec } from '../scalers/scaler.js';
+import { scalingSettings } from '../api/defaults.js';
+import { hpaMinReplicas } from './scale-decision.js';
 
 export interface GroupVersionKind {
   group: string;
@@ -82,6 +84,7 @@ export function hpaLabels(so: ScaledObject): Record<string, string> {
 export function desiredHpa(so: ScaledObject, metricSpecs: readonly MetricSpec[], target: GroupVersionKind): HorizontalPodAutoscaler {
   const namespace = so.metadata.namespace ?? 'default';
   const behavior = so.spec.advanced?.horizontalPodAutoscalerConfig?.behavior;
+  const settings = scalingSettings(so.spec);
   const spec: HpaSpec = {
     scaleTargetRef: {
       apiVersion: target.group === '' ? target.version : `${target.group}/${target.version}`,
@@ -89,8 +92,8 @@ export function desiredHpa(so: ScaledObject, metricSpecs: readonly MetricSpec[],
       name: so.spec.scaleTargetRef.name,
     },
     // The HPA cannot hold 0; scaling to and from zero is the controller's own job.
-    minReplicas: Math.max(so.spec.minReplicaCount ?? 0, 1),
-    maxReplicas: so.spec.maxReplicaCount ?? 100,
+    minReplicas: hpaMinReplicas(settings.minReplicaCount),
+    maxReplicas: settings.maxReplicaCount,
     metrics: metricSpecs.map((m) => externalMetric(so.metadata.name, m)),
     ...(behavior !== undefined && { behavior: structuredClone(behavior) }),
   };

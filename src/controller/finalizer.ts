@@ -3,7 +3,7 @@
 // scale the target back), then the target returns to status.originalReplicaCount. A target that is
 // already gone is fine; a step that keeps failing gives up after a bound so deletion never hangs.
 import { FINALIZER, type ScaledObject } from '../api/types.js';
-import { scaledObjectPath, splitKey, type ControllerContext } from './context.js';
+import { involved, scaledObjectPath, splitKey, type ControllerContext } from './context.js';
 import { hpaName } from './desired-hpa.js';
 import { isNotFound } from './kube-api.js';
 import { ScaleTargetError } from './scale-target.js';
@@ -26,7 +26,7 @@ export async function ensureFinalizer(context: ControllerContext, so: ScaledObje
 /** Handles a ScaledObject with a deletionTimestamp. */
 export async function finalize(context: ControllerContext, key: string, so: ScaledObject, signal: AbortSignal): Promise<ReconcileResult> {
   const { namespace, name } = splitKey(key);
-  context.polls.unschedule(key);
+  await context.polls.unschedule(key);
   await context.scalerSets.remove(namespace, name);
   if (!(so.metadata.finalizers ?? []).includes(FINALIZER)) return {};
 
@@ -42,7 +42,7 @@ export async function finalize(context: ControllerContext, key: string, so: Scal
     } catch (error) {
       if (deletingForMs < FINALIZE_GIVE_UP_MS) throw error;
       await context.events.record(
-        { namespace, name, ...(so.metadata.uid !== undefined && { uid: so.metadata.uid }) },
+        involved(so),
         'Warning',
         'RestoreReplicasFailed',
         `Could not restore ${so.spec.scaleTargetRef.kind ?? 'Deployment'} ${namespace}/${so.spec.scaleTargetRef.name} to ${original} replicas ` +
@@ -77,7 +77,7 @@ async function restore(context: ControllerContext, so: ScaledObject, original: n
     if (scale.replicas !== original) {
       await context.targets.setReplicas(target, original, signal);
       await context.events.record(
-        { namespace, name: so.metadata.name, ...(so.metadata.uid !== undefined && { uid: so.metadata.uid }) },
+        involved(so),
         'Normal',
         'KEDAScaleTargetRestored',
         `Restored ${target.kind} ${namespace}/${target.name} from ${scale.replicas} to its original ${original} replicas`,

@@ -44,6 +44,10 @@ export function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.statusCode === 404;
 }
 
+export function isForbidden(error: unknown): error is KubeApiError {
+  return error instanceof KubeApiError && error.statusCode === 403;
+}
+
 export function isConflict(error: unknown): boolean {
   return error instanceof KubeApiError && error.statusCode === 409;
 }

@@ -85,17 +85,22 @@ export class PollScheduler {
   }
 
   /** Stops polling `key` and aborts its in-flight poll (which may still be settling). */
-  unschedule(key: string): void {
+  /**
+   * Stops polling `key` and aborts a poll in flight. The promise settles once that poll has: a
+   * caller about to write /scale itself (pause, restore on delete) awaits it, so a poll that was
+   * already past its abort checks cannot write after it.
+   */
+  unschedule(key: string): Promise<void> {
     const entry = this.schedules.get(key);
-    if (entry === undefined || !entry.active) return;
-    entry.active = false;
-    clearTimeout(entry.timer);
-    entry.timer = undefined;
-    if (entry.inFlight === undefined) {
-      this.schedules.delete(key);
-    } else {
-      entry.inFlight.controller.abort(abortError(`poll of ${key} was unscheduled`));
+    if (entry === undefined) return Promise.resolve();
+    if (entry.active) {
+      entry.active = false;
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
+      if (entry.inFlight === undefined) this.schedules.delete(key);
+      else entry.inFlight.controller.abort(abortError(`poll of ${key} was unscheduled`));
     }
+    return entry.inFlight?.settled ?? Promise.resolve();
   }
 
   has(key: string): boolean {

@@ -4,8 +4,10 @@
 // status follow. The HPA does the 1..N scaling on its own from the metrics API.
 import { involved, splitKey, writeStatus, type ControllerContext } from './context.js';
 import { decideScale } from './scale-decision.js';
+import { lastActiveFromStatus } from './status.js';
 import { scaleEventMessage } from './scale-messages.js';
 import { ScaleTargetError } from './scale-target.js';
+import { scalingSettings } from '../api/defaults.js';
 
 /**
  * How long a poll trusts the /scale it last saw. Replicas change under us only by the HPA (never to
@@ -31,7 +33,7 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
     if (!outcome) return;
     const now = context.now();
     const previous = state.activity;
-    const lastSeenActive = outcome.active ? now : (previous?.lastSeenActive ?? parseTime(so.status?.lastActiveTime));
+    const lastSeenActive = outcome.active ? now : (previous?.lastSeenActive ?? lastActiveFromStatus(so.status, now));
     const first = outcome.readings[0];
     const allFailed = outcome.readings.length > 0 && outcome.readings.every((r) => r.error !== undefined);
     state.activity = {
@@ -54,15 +56,18 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
     }
 
     const target = state.target;
+    const settings = scalingSettings(so.spec);
     const decide = (currentReplicas: number) => decideScale({
       currentReplicas,
-      minReplicaCount: so.spec.minReplicaCount ?? 0,
-      maxReplicaCount: so.spec.maxReplicaCount ?? 100,
+      minReplicaCount: settings.minReplicaCount,
+      maxReplicaCount: settings.maxReplicaCount,
       ...(so.spec.idleReplicaCount !== undefined && { idleReplicaCount: so.spec.idleReplicaCount }),
-      cooldownPeriodSeconds: so.spec.cooldownPeriod ?? 300,
-      initialCooldownPeriodSeconds: so.spec.initialCooldownPeriod ?? 0,
+      cooldownPeriodSeconds: settings.cooldownPeriodSeconds,
+      initialCooldownPeriodSeconds: settings.initialCooldownPeriodSeconds,
       active: outcome.active,
       allFailed,
+      // One trigger failing while the others read inactive must not cool the target down.
+      anyFailed: outcome.readings.some((r) => r.error !== undefined),
       ...(so.spec.fallback !== undefined && { fallback: { replicas: so.spec.fallback.replicas } }),
       fallbackActive: outcome.fallbackActive,
       ...(lastSeenActive !== undefined && { lastActiveTime: lastSeenActive }),

@@ -28,14 +28,14 @@ import {
 import { desiredHpa, hpaName, hpaNeedsUpdate, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { ensureFinalizer, finalize } from './finalizer.js';
 import { guardRailWarnings } from './guard-rails.js';
-import { isConflict, isNotFound } from './kube-api.js';
+import { isConflict, isForbidden, isNotFound, type KubeApiError } from './kube-api.js';
 import { pauseState } from './pause.js';
 import { pollOnce } from './poll.js';
 import { ScaleTargetError, type ResolvedTarget, type TargetObject } from './scale-target.js';
 import { parseTriggers, pollingIntervalMs, type ParsedTrigger, type ResolvedTriggerCredentials } from './scaler-set.js';
 import type { ReconcileResult } from './work-queue.js';
+import { scalingSettings } from '../api/defaults.js';
 
-export { DEFAULT_POLLING_INTERVAL_SECONDS } from './scaler-set.js';
 /** How soon a ScaledObject that is not ready is looked at again without any event (a safety net). */
 export const NOT_READY_RECHECK_MS = 30_000;
 /** A missing target is not watched (it can be any kind), so it is checked for more often. */
@@ -73,7 +73,8 @@ export function createReconcile(context: ControllerContext): (key: string, signa
 
     try {
       await converge(context, key, so, state, signal);
-    } catch (error) {
+    } catch (caught) {
+      const error = isForbidden(caught) ? forbiddenAsNotReady(caught) : caught;
       if (!(error instanceof NotReady)) throw error;
       await notReady(context, key, so, state, error, signal);
       return { requeueAfterMs: error.requeueAfterMs };
@@ -106,19 +107,17 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
     targetLabels: object.labels,
     podTemplateLabels: object.podTemplateLabels,
     containerNames: object.containers.map((c) => c.name),
-    minReplicaCount: so.spec.minReplicaCount ?? 0,
+    minReplicaCount: scalingSettings(so.spec).minReplicaCount,
     ...(so.spec.idleReplicaCount !== undefined && { idleReplicaCount: so.spec.idleReplicaCount }),
-    maxReplicaCount: so.spec.maxReplicaCount ?? 100,
+    maxReplicaCount: scalingSettings(so.spec).maxReplicaCount,
     ...(object.serviceName !== undefined && { serviceName: object.serviceName }),
-    triggerHosts: parsed
-      .filter((p) => p.type.type === 'mysql')
-      .map((p) => p.input.authParams.host ?? p.input.metadata.host ?? '')
-      .filter((h) => h !== ''),
+    // As each trigger type parsed it: host parameter, connection string or *FromEnv alike.
+    triggerHosts: parsed.map((p) => p.type.dataSourceHost?.(p.config)).filter((host): host is string => host !== undefined),
   });
   for (const warning of warnings) await context.events.record(involved(so), 'Warning', warning.reason, warning.message);
 
   if (pause.kind === 'paused' || pause.kind === 'paused-replicas') {
-    context.polls.unschedule(key);
+    await context.polls.unschedule(key);
     await context.scalerSets.remove(namespace, so.metadata.name);
     state.activity = undefined;
     await deleteOwnedHpas(context, so, undefined, signal);
@@ -158,6 +157,17 @@ function parsedTriggers(so: ScaledObject, credentials: ResolvedTriggerCredential
     const message = error.message.startsWith(error.field) ? error.message : `${error.field}: ${error.message}`;
     throw new NotReady('ScaledObjectCheckFailed', message);
   }
+}
+
+/**
+ * A 403 is not a passing fault to retry in silence but a missing RBAC rule, typically `get` on a
+ * custom resource used as a scale target, which the shipped ClusterRole cannot know in advance.
+ */
+function forbiddenAsNotReady(error: KubeApiError): NotReady {
+  return new NotReady(
+    'Forbidden',
+    `${error.message}. Grant queryscaler's ServiceAccount that verb on that resource (a rule in the queryscaler ClusterRole)`,
+  );
 }
 
 async function withTargetErrors<T>(step: () => Promise<T>): Promise<T> {
@@ -305,7 +315,7 @@ async function deleteOwnedHpas(context: ControllerContext, so: ScaledObject, kee
 async function notReady(context: ControllerContext, key: string, so: ScaledObject, state: ObjectState, error: NotReady, signal: AbortSignal): Promise<void> {
   // Stop polling what cannot be polled correctly; an HPA that exists is left as it is, so the
   // workload keeps its size while the user fixes the input.
-  context.polls.unschedule(key);
+  await context.polls.unschedule(key);
   await context.scalerSets.remove(so.metadata.namespace ?? '', so.metadata.name);
   state.activity = undefined;
   state.ready = { status: 'False', reason: error.reason, message: error.message };
@@ -316,7 +326,7 @@ async function notReady(context: ControllerContext, key: string, so: ScaledObjec
 
 async function forget(context: ControllerContext, key: string): Promise<void> {
   const { namespace, name } = splitKey(key);
-  context.polls.unschedule(key);
+  await context.polls.unschedule(key);
   await context.scalerSets.remove(namespace, name);
   const target = context.states.get(key)?.target;
   if (target) context.targets.forget(target);

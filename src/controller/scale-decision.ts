@@ -40,8 +40,6 @@ export type ScaleDecision =
     }
   | { action: 'scale'; to: number; reason: 'Activated' | 'CooledDown' | 'BelowMinimum' | 'Fallback'; detail: string };
 
-export const DEFAULT_COOLDOWN_PERIOD_SECONDS = 300;
-export const DEFAULT_INITIAL_COOLDOWN_PERIOD_SECONDS = 0;
 
 /** The HPA's minReplicas: the HPA cannot hold 0 replicas, so 0 (scale to zero) becomes 1. */
 export function hpaMinReplicas(minReplicaCount: number): number {

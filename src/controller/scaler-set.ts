@@ -9,6 +9,7 @@ import type { MetricCache } from '../metric-cache/metric-cache.js';
 import type { RegisteredScaledObject, RegisteredTrigger } from '../metric-cache/types.js';
 import { findScalerType, knownScalerTypes } from '../scalers/registry.js';
 import { ScalerConfigError, type MetricSpec, type Scaler, type ScalerType, type TriggerInput } from '../scalers/scaler.js';
+import { scalingSettings } from '../api/defaults.js';
 
 export interface ParsedTrigger {
   index: number;
@@ -23,10 +24,8 @@ export interface ResolvedTriggerCredentials {
   resolvedEnv: Readonly<Record<string, string>>;
 }
 
-export const DEFAULT_POLLING_INTERVAL_SECONDS = 30;
-
 export function pollingIntervalMs(so: ScaledObject): number {
-  return (so.spec.pollingInterval ?? DEFAULT_POLLING_INTERVAL_SECONDS) * 1000;
+  return scalingSettings(so.spec).pollingIntervalSeconds * 1000;
 }
 
 /** Validates every trigger through its type's parse; throws ScalerConfigError naming the field. */

@@ -165,20 +165,30 @@ function copy<K extends keyof ScaledObjectStatus>(from: ScaledObjectStatus | und
 
 /**
  * A JSON merge patch for `.status` that turns `observed` into `desired`, or undefined when they
- * already agree (so nothing is sent). Fields the desired status drops are set to null.
+ * already agree (so nothing is sent). A merge patch merges maps, so a key the desired status drops,
+ * at any depth (a metric gone from `health`), is sent as null; lists (conditions) are replaced whole.
  */
 export function statusPatch(
   observed: ScaledObjectStatus | undefined,
   desired: ScaledObjectStatus,
 ): Record<string, unknown> | undefined {
+  const patch = mergePatch(observed ?? {}, desired);
+  return isPlainObject(patch) && Object.keys(patch).length > 0 ? patch : undefined;
+}
+
+function mergePatch(before: unknown, after: unknown): unknown {
+  if (canonical(before) === canonical(after)) return undefined;
+  if (!isPlainObject(before) || !isPlainObject(after)) return after ?? null;
   const patch: Record<string, unknown> = {};
-  const keys = new Set([...Object.keys(observed ?? {}), ...Object.keys(desired)]) as Set<keyof ScaledObjectStatus>;
-  for (const key of keys) {
-    const before = observed?.[key];
-    const after = desired[key];
-    if (canonical(before) !== canonical(after)) patch[key] = after ?? null;
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const changed = mergePatch(before[key], after[key]);
+    if (changed !== undefined) patch[key] = changed;
   }
-  return Object.keys(patch).length === 0 ? undefined : patch;
+  return patch;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function canonical(value: unknown): string {
@@ -187,4 +197,17 @@ function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
       : v,
   ) ?? 'undefined';
+}
+
+/**
+ * The first poll after a start or a pause knows only the status. status.lastActiveTime is when the
+ * object last became inactive, or, while Active=True, when it became active, which can be long ago:
+ * counting cooldown from then would scale in at once. An object that was active as far as the
+ * status knows counts as active until now.
+ */
+export function lastActiveFromStatus(status: ScaledObjectStatus | undefined, now: Date): Date | undefined {
+  const active = status?.conditions?.find((c) => c.type === 'Active')?.status === 'True';
+  if (active) return now;
+  const written = status?.lastActiveTime === undefined ? undefined : new Date(status.lastActiveTime);
+  return written === undefined || Number.isNaN(written.getTime()) ? undefined : written;
 }

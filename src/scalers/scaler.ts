@@ -59,6 +59,11 @@ export interface ScalerType<Config> {
   parse(input: TriggerInput): Config;
   /** Builds the scaler. Must not need the data source to be reachable (lazy connect). */
   create(config: Config, input: TriggerInput): Scaler;
+  /**
+   * The host name the trigger reads its data from, for types that have one: the controller warns
+   * when a ScaledObject could scale away the very database its trigger queries.
+   */
+  dataSourceHost?(config: Config): string | undefined;
 }
 
 /** A trigger's metadata or credentials are wrong; the user fixes the ScaledObject or its auth. */

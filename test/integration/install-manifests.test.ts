@@ -48,16 +48,6 @@ describe('kubectl apply -k manifests/ @integration', function () {
   before(async () => {
     [cp, db] = await Promise.all([sharedControlPlane(), sharedMariaDb()]);
     await createSeedTable(db);
-  });
-
-  after(async () => {
-    await app?.stop();
-    // An APIService left unavailable stalls namespace deletion and garbage collection for the tests after this one.
-    await kubectl(cp, ['delete', 'apiservice', API_SERVICE, '--ignore-not-found']);
-    await kubectl(cp, ['delete', 'namespace', INSTALL_NAMESPACE, '--ignore-not-found', '--wait=false']);
-  });
-
-  it('gives queryscaler, as its own ServiceAccount, every permission the seed scenario needs', async () => {
     // --force-conflicts: other tests may have installed the same CRDs under their own field manager.
     const applied = await kubectl(cp, ['apply', '--server-side', '--force-conflicts', '-k', MANIFESTS], 60_000);
     expect(applied.code, applied.stderr).to.equal(0);
@@ -92,6 +82,16 @@ describe('kubectl apply -k manifests/ @integration', function () {
       { what: `APIService ${API_SERVICE} from manifests/ to be Available`, timeoutMs: 30_000 },
     );
 
+  });
+
+  after(async () => {
+    await app?.stop();
+    // An APIService left unavailable stalls namespace deletion and garbage collection for the tests after this one.
+    await kubectl(cp, ['delete', 'apiservice', API_SERVICE, '--ignore-not-found']);
+    await kubectl(cp, ['delete', 'namespace', INSTALL_NAMESPACE, '--ignore-not-found', '--wait=false']);
+  });
+
+  it('gives queryscaler, as its own ServiceAccount, every permission the seed scenario needs', async () => {
     await setSeedRowCount(db, 100);
     const namespace = await createTestNamespace(cp, 'install');
     await applyYaml(cp, toYaml(seedStatefulSetObjects()), namespace);
@@ -122,4 +122,96 @@ describe('kubectl apply -k manifests/ @integration', function () {
     expect(await replicas()).to.equal(1);
     await deleteTestNamespace(cp, namespace);
   });
+
+  it('says which RBAC rule is missing when the target is a custom resource the ClusterRole cannot read', async () => {
+    const namespace = await createTestNamespace(cp, 'widget');
+    await applyYaml(cp, WIDGET_CRD);
+    await waitFor(async () => (await kubectl(cp, ['get', 'widgets', '-n', namespace])).code === 0, { what: 'the Widget CRD to be served' });
+    await applyYaml(cp, toYaml([widget, widgetScaledObject]), namespace);
+
+    const objects = cp.kubeConfig.makeApiClient(CustomObjectsApi);
+    const readyCondition = async (): Promise<{ status: string; reason?: string; message?: string } | undefined> => {
+      const so = (await objects.getNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: 'widget-scaler' })) as {
+        status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> };
+      };
+      return so.status?.conditions?.find((c) => c.type === 'Ready');
+    };
+    const forbidden = await waitFor(async () => {
+      const ready = await readyCondition();
+      return ready?.reason === 'Forbidden' ? ready : undefined;
+    }, { what: 'Ready=False with reason Forbidden', timeoutMs: 30_000 });
+    expect(forbidden.status).to.equal('False');
+    expect(forbidden.message).to.match(
+      /^get \/apis\/example\.com\/v1\/namespaces\/widget-[0-9a-f]+\/widgets\/w: 403 Forbidden: .*cannot get resource "widgets" in API group "example\.com".*\. Grant queryscaler's ServiceAccount that verb on that resource \(a rule in the queryscaler ClusterRole\)$/,
+    );
+
+    // The fix the message names heals it, without a restart.
+    await applyYaml(cp, WIDGET_READER_RBAC);
+    await kubectl(cp, ['annotate', 'so', 'widget-scaler', '-n', namespace, 'queryscaler.test/nudge=1']);
+    await waitFor(async () => (await readyCondition())?.status === 'True', { what: 'Ready=True once the rule exists', timeoutMs: 45_000 });
+    await deleteTestNamespace(cp, namespace);
+  });
 });
+
+const WIDGET_CRD = `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: { kind: Widget, plural: widgets, singular: widget, listKind: WidgetList }
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources:
+        status: {}
+        scale: { specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas }
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: { type: object, properties: { replicas: { type: integer } } }
+            status: { type: object, properties: { replicas: { type: integer } } }
+`;
+
+const WIDGET_READER_RBAC = `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: queryscaler-widget-reader
+rules:
+  - apiGroups: [example.com]
+    resources: [widgets]
+    verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: queryscaler-widget-reader
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: queryscaler-widget-reader }
+subjects:
+  - { kind: ServiceAccount, name: queryscaler, namespace: ${INSTALL_NAMESPACE} }
+`;
+
+const widget: KubernetesObject & { spec: object } = {
+  apiVersion: 'example.com/v1',
+  kind: 'Widget',
+  metadata: { name: 'w' },
+  spec: { replicas: 1 },
+};
+
+/** A cron trigger whose window is always open: no database involved, only the target. */
+const widgetScaledObject: KubernetesObject & { spec: object } = {
+  apiVersion: 'keda.sh/v1alpha1',
+  kind: 'ScaledObject',
+  metadata: { name: 'widget-scaler' },
+  spec: {
+    scaleTargetRef: { apiVersion: 'example.com/v1', kind: 'Widget', name: 'w' },
+    minReplicaCount: 1,
+    maxReplicaCount: 3,
+    triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 0 1 1 *', end: '59 23 31 12 *', desiredReplicas: '2' } }],
+  },
+};

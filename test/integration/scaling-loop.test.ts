@@ -191,13 +191,34 @@ spec:
 
   async function waitForReplicas(ns: string, want: number, name = 'mycluster', timeoutMs = SCALE_TIMEOUT_MS): Promise<void> {
     let seen = -1;
-    await waitFor(
-      async () => {
-        seen = await replicas(ns, name);
-        return seen === want;
-      },
-      { what: () => `StatefulSet ${ns}/${name} at ${want} replicas (it has ${seen})`, timeoutMs, intervalMs: 250 },
-    );
+    try {
+      await waitFor(
+        async () => {
+          seen = await replicas(ns, name);
+          return seen === want;
+        },
+        { what: () => `StatefulSet ${ns}/${name} at ${want} replicas (it has ${seen})`, timeoutMs, intervalMs: 250 },
+      );
+    } catch (error) {
+      // What the controller and the HPA said meanwhile: the cause is in there, not in the timeout.
+      throw new Error(`${(error as Error).message}\n${await story(ns)}`, { cause: error });
+    }
+  }
+
+  /** The namespace's Events in order and each ScaledObject's conditions, for a failure message. */
+  async function story(ns: string): Promise<string> {
+    const listed = await cp.kubeConfig.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: ns });
+    const lines = listed.items
+      .sort((a, b) => String(a.lastTimestamp ?? a.eventTime ?? '').localeCompare(String(b.lastTimestamp ?? b.eventTime ?? '')))
+      .map((e) => `  ${new Date(e.lastTimestamp ?? e.eventTime ?? 0).toISOString()} ${e.involvedObject.name} x${e.count ?? 1} ${e.reason}: ${e.message}`);
+    const objects = (await cp.kubeConfig.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+      group: 'keda.sh',
+      version: 'v1alpha1',
+      namespace: ns,
+      plural: 'scaledobjects',
+    })) as { items: Array<{ metadata: { name: string }; status?: { conditions?: unknown[]; lastActiveTime?: string } }> };
+    const statuses = objects.items.map((o) => `  ${o.metadata.name}: lastActiveTime ${o.status?.lastActiveTime} ${JSON.stringify(o.status?.conditions)}`);
+    return ['Events:', ...lines, 'ScaledObjects:', ...statuses].join('\n');
   }
 
   /** Asserts the replicas stay at `want` for `ms`. */

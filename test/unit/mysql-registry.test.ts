@@ -38,4 +38,15 @@ describe('scaler registry (mysql entry)', () => {
     await scaler.close();
     expect(mysqlPoolStats().filter((pool) => pool.label === 'u@127.0.0.1:1/testdb')).to.deep.equal([]);
   });
+
+  it('names the host it reads from, however the trigger spelled it, for the guard rails', () => {
+    const type = findScalerType('mysql')!;
+    const base = { namespace: 'default', scaledObjectName: 'so', triggerIndex: 0, metricType: 'AverageValue' as const, resolvedEnv: {} };
+    const byParameter = { ...base, metadata: { query: 'SELECT 1', queryValue: '3', host: 'mycluster-instances', username: 'u', dbName: 'db' }, authParams: {} };
+    const byConnectionString = { ...base, metadata: { query: 'SELECT 1', queryValue: '3' }, authParams: { connectionString: 'u:pw@tcp(mycluster.ns.svc:3306)/db' } };
+    const bySocket = { ...base, metadata: { query: 'SELECT 1', queryValue: '3' }, authParams: { connectionString: 'u:pw@unix(/run/mysqld/mysqld.sock)/db' } };
+    expect(type.dataSourceHost?.(type.parse(byParameter))).to.equal('mycluster-instances');
+    expect(type.dataSourceHost?.(type.parse(byConnectionString))).to.equal('mycluster.ns.svc');
+    expect(type.dataSourceHost?.(type.parse(bySocket))).to.equal(undefined);
+  });
 });

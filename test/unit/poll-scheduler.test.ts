@@ -154,6 +154,21 @@ describe('PollScheduler', () => {
     expect((reasons[0] as DOMException).message).to.equal('poll of ns/a was unscheduled');
   });
 
+  it('unschedule resolves only once a poll slow to notice the abort has finished', async () => {
+    const events: string[] = [];
+    const s = scheduler({ random: () => 0 });
+    s.schedule('ns/a', 30, async (signal) => {
+      await untilAborted(signal);
+      await sleep(40);
+      events.push('poll finished');
+    });
+    await sleep(10);
+    await s.unschedule('ns/a');
+    events.push('unschedule resolved');
+    expect(events).to.deep.equal(['poll finished', 'unschedule resolved']);
+    await s.unschedule('ns/a');
+  });
+
   it('a key scheduled again while its aborted poll settles does not overlap with it', async () => {
     let running = 0;
     let maxRunning = 0;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ScaledObjectStatus } from '../../src/api/types.js';
-import { desiredStatus, READY_MESSAGE, statusPatch, type StatusInput } from '../../src/controller/status.js';
+import { desiredStatus, lastActiveFromStatus, READY_MESSAGE, statusPatch, type StatusInput } from '../../src/controller/status.js';
 
 const T0 = '2026-11-26T10:00:00.000Z';
 const NOW = new Date('2026-11-26T10:05:00.000Z');
@@ -200,6 +200,24 @@ describe('statusPatch', () => {
     });
   });
 
+  it('deletes a metric gone from health with null, since a merge patch merges maps', () => {
+    const observed = {
+      health: { 's0-mysql-olddb': { numberOfFailures: 0, status: 'Happy' as const }, 's1-cron-x': { numberOfFailures: 0, status: 'Happy' as const } },
+    };
+    const desired = {
+      health: { 's0-mysql-newdb': { numberOfFailures: 0, status: 'Happy' as const }, 's1-cron-x': { numberOfFailures: 0, status: 'Happy' as const } },
+    };
+    expect(statusPatch(observed, desired)).to.deep.equal({
+      health: { 's0-mysql-olddb': null, 's0-mysql-newdb': { numberOfFailures: 0, status: 'Happy' } },
+    });
+  });
+
+  it('changes one field of a nested object without resending the rest', () => {
+    expect(statusPatch({ health: { m: { numberOfFailures: 1, status: 'Failing' } } }, { health: { m: { numberOfFailures: 2, status: 'Failing' } } })).to.deep.equal({
+      health: { m: { numberOfFailures: 2 } },
+    });
+  });
+
   it('sends all conditions when one changed', () => {
     const observed = steady(false);
     const desired = desiredStatus(input({ observed, activity: { active: true, fallbackActive: false, health: { 's0-mysql-testdb': { numberOfFailures: 0, status: 'Happy' } }, firstValue: 17, lastSeenActive: NOW } }));
@@ -207,4 +225,23 @@ describe('statusPatch', () => {
     expect(Object.keys(patch ?? {}).sort()).to.deep.equal(['conditions', 'lastActiveTime']);
     expect((patch?.conditions as unknown[]).length).to.equal(4);
   });
+});
+
+describe('lastActiveFromStatus (the first poll after a restart)', () => {
+  const now = new Date('2026-11-26T12:00:00Z');
+  const becameActive = '2026-11-26T09:00:00Z';
+  const cases: Array<[string, Parameters<typeof lastActiveFromStatus>[0], string | undefined]> = [
+    // Counting cooldown from when it became active, hours ago, would scale in on the first inactive poll.
+    ['active as far as the status knows: counts as active until now', { lastActiveTime: becameActive, conditions: [{ type: 'Active', status: 'True' }] }, now.toISOString()],
+    ['inactive: the last time it was seen active', { lastActiveTime: becameActive, conditions: [{ type: 'Active', status: 'False' }] }, becameActive],
+    ['activity unknown: the last time written', { lastActiveTime: becameActive, conditions: [{ type: 'Active', status: 'Unknown' }] }, becameActive],
+    ['never active', { conditions: [{ type: 'Active', status: 'False' }] }, undefined],
+    ['no status at all', undefined, undefined],
+    ['an unreadable time', { lastActiveTime: 'yesterday' }, undefined],
+  ];
+  for (const [name, status, expected] of cases) {
+    it(name, () => {
+      expect(lastActiveFromStatus(status, now)?.toISOString()).to.equal(expected === undefined ? undefined : new Date(expected).toISOString());
+    });
+  }
 });

@@ -43,6 +43,14 @@ const NETWORK_CODES: Readonly<Record<string, string>> = {
 const TLS_HINT = 'check that the ca auth parameter holds the CA that signed the server certificate ' +
   '(or use tls: required to encrypt without checking)';
 
+/** The server stopped the statement at its time limit, or the client gave up on it a little later. */
+export function isQueryTimeout(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { errno, code } = err as { errno?: unknown; code?: unknown };
+  // 1969: MariaDB's max_statement_time; 3024: MySQL's max_execution_time.
+  return errno === 1969 || errno === 3024 || code === CLIENT_TIMEOUT_CODE;
+}
+
 export function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
 }
@@ -76,11 +84,8 @@ function classify(err: DriverErrorShape, context: ErrorContext): Pick<ScalerErro
     case 1792: // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
       return { reason: 'QueryFailed', message: `${q ?? 'the query'} tried to write: queryscaler runs it in a read-only transaction, ` +
         'so the query must only read (a SELECT returning one number)' };
-    case 1969: // ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
-    case 3024: // ER_QUERY_TIMEOUT (MySQL max_execution_time)
-      return timeout(q, context);
   }
-  if (code === CLIENT_TIMEOUT_CODE) return timeout(q, context);
+  if (isQueryTimeout(err)) return timeout(q, context);
 
   const network = NETWORK_CODES[code];
   if (network !== undefined) {

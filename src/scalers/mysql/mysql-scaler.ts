@@ -36,4 +36,5 @@ export const mysqlScalerType: ScalerType<MySqlConfig> = {
   type: 'mysql',
   parse: parseMySqlConfig,
   create: (config, input) => new MySqlScaler(config, input.pollingIntervalMs),
+  dataSourceHost: (config) => (config.target.endpoint.kind === 'tcp' ? config.target.endpoint.host : undefined),
 };

@@ -10,7 +10,7 @@ import { ScalerError } from '../scaler.js';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { ConnectionPool, type PoolStats } from './connection-pool.js';
 import { endpointLabel, type ConnectionTarget } from './dsn.js';
-import { toScalerError, type ErrorContext } from './mysql-errors.js';
+import { isQueryTimeout, toScalerError, type ErrorContext } from './mysql-errors.js';
 import { queryForMessage, type QueryOutcome } from './query-result.js';
 import { closeSession, openSession, runReadOnlyQuery, type MySqlSession } from './query-runner.js';
 import { mysql2Ssl, type TlsSettings } from './tls-settings.js';
@@ -213,16 +213,10 @@ async function runOnPool(entry: PoolEntry, query: string, timeoutMs: number, pol
       entry.pool.release(session, !session.broken);
       // A pooled connection the server dropped while it sat idle (restart, wait_timeout) fails on
       // first use; that is not the query's fault, so try once more on a fresh connection.
-      if (attempt === 1 && reused && session.broken && !isTimeout(err)) continue;
+      if (attempt === 1 && reused && session.broken && !isQueryTimeout(err)) continue;
       throw toScalerError(err, context);
     }
   }
-}
-
-function isTimeout(err: unknown): boolean {
-  const errno = (err as { errno?: unknown }).errno;
-  const code = (err as { code?: unknown }).code;
-  return errno === 1969 || errno === 3024 || code === 'QUERYSCALER_CLIENT_TIMEOUT';
 }
 
 function abortable<T>(work: Promise<T>, signal: AbortSignal, error: () => ScalerError): Promise<T> {
