@@ -34,6 +34,7 @@ import type { CellRequest, CellResult, WorkerMessage } from './support/load-clie
 import { withGeneratedBlock } from './support/results-file.js';
 import { formatMs, markdownTable, summarize, type LatencySummary } from './support/stats.js';
 import { hitVerdict, missVerdict, type Verdict } from './support/targets.js';
+import { errorText, runBenchmark, type Cleanup } from './support/harness.js';
 
 const SEED_ROWS = 500;
 const EXPECTED_VALUE = seedMetricForRows(SEED_ROWS);
@@ -87,25 +88,6 @@ interface Environment {
   kubernetes: string;
 }
 
-/** What has to be stopped, newest first; each step runs even when an earlier one failed. */
-class Cleanup {
-  private readonly steps: Array<{ what: string; run: () => Promise<void> | void }> = [];
-
-  add(what: string, run: () => Promise<void> | void): void {
-    this.steps.push({ what, run });
-  }
-
-  async runAll(): Promise<void> {
-    for (const step of this.steps.splice(0).reverse()) {
-      try {
-        await step.run();
-      } catch (error) {
-        console.error(`cleanup: stopping ${step.what} failed: ${errorText(error)}`);
-      }
-    }
-  }
-}
-
 interface Options {
   cases: readonly HttpCase[];
   /** RESULTS.md gets a complete run only. */
@@ -124,30 +106,7 @@ function options(): Options {
 
 async function main(): Promise<void> {
   const chosen = options();
-  const cleanup = new Cleanup();
-  const interrupted = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    console.error(`${signal}: stopping the benchmark and everything it started`);
-    process.exitCode = 130;
-    interrupted.abort(new Error(`interrupted by ${signal}`));
-  };
-  // `on`, not `once`, and kept until cleanup is done: the control plane's own signal handler kills
-  // its processes and then re-raises the signal if nobody else listens, which would end this process
-  // before the cleanup below stops MariaDB and the server.
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    await run(chosen, cleanup, interrupted.signal);
-  } catch (error) {
-    // An interruption is no failure to explain; anything else gets its stack.
-    if (interrupted.signal.aborted) console.error(errorText(error));
-    else console.error(error);
-    process.exitCode ??= 1;
-  } finally {
-    await cleanup.runAll();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  await runBenchmark((cleanup, interrupted) => run(chosen, cleanup, interrupted));
 }
 
 async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal): Promise<void> {
@@ -502,10 +461,6 @@ function report(env: Environment, sequential: SequentialRow[], http: HttpRow[]):
     `- bare node:https: p50 ${formatMs(floorAlone.p50Ms)} ms, p99 ${formatMs(floorAlone.p99Ms)} ms; our hit adds ${formatMs(hitAlone.p50Ms - floorAlone.p50Ms)} ms at p50.`,
     `- miss minus hit at p50 (what a read of MySQL adds to a request): ${formatMs(missAlone.p50Ms - hitAlone.p50Ms)} ms = ${((missAlone.p50Ms - hitAlone.p50Ms) / rawQuery.p50Ms).toFixed(2)}x the raw query.`,
   ].join('\n');
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 await main();

@@ -42,6 +42,7 @@ import {
 } from './support/scale-fixtures.js';
 import { markdownTable } from './support/stats.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from '../src/controller/kube-api.js';
+import { errorText, runBenchmark, type Cleanup } from './support/harness.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../crds/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -63,31 +64,6 @@ const TWO_HPA_SYNCS_MS = 5_000;
 const NAMESPACE_GONE_GIVE_UP_MS = 180_000;
 const CREATE_CONCURRENCY = 20;
 const WRITE_VERBS = ['create', 'update', 'patch', 'delete'];
-
-class Cleanup {
-  private readonly steps: Array<{ what: string; run: () => Promise<void> | void }> = [];
-
-  add(what: string, run: () => Promise<void> | void): () => Promise<void> {
-    const step = { what, run };
-    this.steps.push(step);
-    // Runs the step now (when it is done with before the end) and takes it off the list.
-    return async () => {
-      const at = this.steps.indexOf(step);
-      if (at >= 0) this.steps.splice(at, 1);
-      await step.run();
-    };
-  }
-
-  async runAll(): Promise<void> {
-    for (const step of this.steps.splice(0).reverse()) {
-      try {
-        await step.run();
-      } catch (error) {
-        console.error(`cleanup: stopping ${step.what} failed: ${errorText(error)}`);
-      }
-    }
-  }
-}
 
 interface Options {
   ns: number[];
@@ -137,27 +113,7 @@ function options(): Options {
 
 async function main(): Promise<void> {
   const chosen = options();
-  const cleanup = new Cleanup();
-  const interrupted = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    console.error(`${signal}: stopping the benchmark and everything it started`);
-    process.exitCode = 130;
-    interrupted.abort(new Error(`interrupted by ${signal}`));
-  };
-  // Kept until cleanup is done: the control plane's own handler would otherwise end this process first.
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    await run(chosen, cleanup, interrupted.signal);
-  } catch (error) {
-    if (interrupted.signal.aborted) console.error(errorText(error));
-    else console.error(error);
-    process.exitCode ??= 1;
-  } finally {
-    await cleanup.runAll();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  await runBenchmark((cleanup, interrupted) => run(chosen, cleanup, interrupted));
 }
 
 async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal): Promise<void> {
@@ -561,10 +517,6 @@ function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 await main();
