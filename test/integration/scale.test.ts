@@ -51,6 +51,9 @@ async function apiRequests(): Promise<Requests> {
   return counts;
 }
 
+/** kube-apiserver is back after about 4 s; the informers' backoff after it is at most a few seconds more. */
+const RESTART_WINDOW_MS = 15_000;
+
 /** The writes between two readings of the counter, e.g. `{ 'patch scaledobjects/status': 3 }`. */
 function writesBetween(before: Requests, after: Requests): Record<string, number> {
   const writes: Record<string, number> = {};
@@ -198,6 +201,18 @@ describe('hundreds of ScaledObjects, fifty of them here @integration', function 
     expect(writesBetween(before, after)).to.deep.equal({});
 
     expect(mostConnections).to.be.within(1, POOL_SIZE);
+  });
+
+  it('lives through a kube-apiserver restart: the watches re-list, and the re-list writes nothing', async () => {
+    const before = await apiRequests();
+    await cp.restartApiServer();
+    // Long enough for every watch to notice, back off, re-list and hand each object to a reconcile.
+    await new Promise((resolve) => setTimeout(resolve, RESTART_WINDOW_MS));
+    const after = await apiRequests();
+    const lists = [...after].filter(([key, value]) => key.startsWith('list ') && value > (before.get(key) ?? 0)).map(([key]) => key);
+    expect(lists, 'the watches re-listed after the restart').to.include.members(['list scaledobjects', 'list horizontalpodautoscalers']);
+    expect(writesBetween(before, after)).to.deep.equal({});
+    expect((await scaledObjects()).filter(isReady)).to.have.length(N);
   });
 
   it(`deleting all ${N} at once restores every StatefulSet to ${ORIGINAL_REPLICAS} for good and leaves no ScaledObject behind`, async () => {
