@@ -103,7 +103,7 @@ function options(): Options {
   });
   const ns = (values.n ?? '100,300,1000').split(',').map((s) => Number(s.trim()));
   if (ns.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--n: give whole numbers >= 1 separated by commas, got "${values.n}"`);
-  const modes = (values.mode ?? 'seed').split(',').map((s) => s.trim());
+  const modes = (values.mode ?? 'seed,distinct').split(',').map((s) => s.trim());
   const unknown = modes.filter((m) => m !== 'seed' && m !== 'distinct');
   if (unknown.length > 0) throw new Error(`--mode: unknown ${unknown.join(', ')}; give seed, distinct or both separated by a comma`);
   const qps = Number(values.qps ?? DEFAULT_API_QPS);
