@@ -229,8 +229,21 @@ export function resolveAuthParams(ref: AuthenticationRef | undefined, context: A
     }
     params[entry.parameter] = value;
   }
+  const unsupported = Object.keys(auth.spec).filter((key) => !SUPPORTED_AUTH_SOURCES.has(key));
+  if (Object.keys(params).length === 0 && unsupported.length > 0) {
+    // KEDA's other providers (podIdentity, hashiCorpVault, ...) are accepted so manifests apply, but
+    // without any source this autoscaler reads the trigger would fail later with a baffling
+    // "access denied"; say here what is missing.
+    throw new CredentialError(
+      `${field}.name`,
+      `${authName} gets its parameters only from ${unsupported.join(', ')}, which queryscaler does not support; ` +
+        'give them with secretTargetRef, configMapTargetRef or env.',
+    );
+  }
   return params;
 }
+
+const SUPPORTED_AUTH_SOURCES = new Set(['secretTargetRef', 'configMapTargetRef', 'env']);
 
 function keyOf(
   kind: 'Secret' | 'ConfigMap',

@@ -179,6 +179,14 @@ describe('resolveAuthParams', () => {
         'its keys are: mysql_db, mysql_host, mysql_password, mysql_user. Add the key or fix the key name.',
     },
     {
+      name: 'only a provider queryscaler does not read (podIdentity)',
+      // Fields beyond our typed subset, as the API server stores them.
+      l: lookup({ auths: [{ ...seedAuth(), spec: { podIdentity: { provider: 'aws' } } as TriggerAuthentication['spec'] }] }),
+      want:
+        'triggers[0].authenticationRef.name: TriggerAuthentication mysql-cluster/keda-trigger-auth-mysql-secret gets its parameters only from podIdentity, ' +
+        'which queryscaler does not support; give them with secretTargetRef, configMapTargetRef or env.',
+    },
+    {
       name: 'missing ClusterTriggerAuthentication',
       l: lookup({}),
       ref: { name: 'shared', kind: 'ClusterTriggerAuthentication' },
