@@ -12,11 +12,11 @@ import {
   createTestNamespace,
   deleteTestNamespace,
   installCrds,
-  isNotFound,
   kubectl,
   registerExternalMetricsApi,
   unregisterExternalMetricsApi,
   waitFor,
+  waitForGone,
 } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
@@ -164,29 +164,9 @@ describe('seed scenario end to end @integration', function () {
     await trace.waitFor(10, 60_000);
     const objects = cp.kubeConfig.makeApiClient(CustomObjectsApi);
     await objects.deleteNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: SO });
-    await waitFor(
-      async () => {
-        try {
-          await objects.getNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: SO });
-          return false;
-        } catch (err) {
-          return isNotFound(err);
-        }
-      },
-      { what: 'the ScaledObject to be gone (finalizer done)', timeoutMs: 60_000 },
-    );
+    await waitForGone(() => objects.getNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: SO }), { what: 'the ScaledObject to be gone (finalizer done)', timeoutMs: 60_000 });
     expect(await trace.current()).to.equal(1);
-    await waitFor(
-      async () => {
-        try {
-          await readHpa(namespace);
-          return false;
-        } catch (err) {
-          return isNotFound(err);
-        }
-      },
-      { what: `HPA ${HPA} to be gone`, timeoutMs: 30_000 },
-    );
+    await waitForGone(() => readHpa(namespace), { what: `HPA ${HPA} to be gone`, timeoutMs: 30_000 });
     await trace.holds(1, 5_000);
 
     await deleteTestNamespace(cp, namespace);

@@ -14,7 +14,7 @@ import { READY_MESSAGE } from '../../src/controller/status.js';
 import { MetricCache } from '../../src/metric-cache/metric-cache.js';
 import { knownScalerTypes } from '../../src/scalers/registry.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, createTestNamespace, deleteTestNamespace, installCrds, waitFor } from '../support/kube.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, installCrds, waitFor, waitForGone } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
@@ -373,17 +373,7 @@ describe('controller @integration', function () {
 
     it('pauses at a replica count and resumes when the annotation goes', async () => {
       await api.request('patch', soPath(SEED), { body: { metadata: { annotations: { 'autoscaling.keda.sh/paused-replicas': '2' } } }, patchType: 'merge' });
-      await waitFor(
-        async () => {
-          try {
-            await getHpa(SEED_HPA);
-            return false;
-          } catch (error) {
-            return isNotFound(error);
-          }
-        },
-        { what: 'HPA deleted while paused' },
-      );
+      await waitForGone(() => getHpa(SEED_HPA), { what: 'HPA deleted while paused' }, isNotFound);
       await waitFor(async () => (await replicas()) === 2, { what: 'target held at 2 replicas' });
       const paused = await waitFor(
         async () => {
@@ -419,17 +409,7 @@ describe('controller @integration', function () {
       // The target is at 2 from the paused-replicas test; its original count was 1.
       await api.request('patch', `/apis/apps/v1/namespaces/${ns}/statefulsets/mycluster/scale`, { body: { spec: { replicas: 3 } }, patchType: 'merge' });
       await api.request('delete', soPath(SEED));
-      await waitFor(
-        async () => {
-          try {
-            await getSo(SEED);
-            return false;
-          } catch (error) {
-            return isNotFound(error);
-          }
-        },
-        { what: 'ScaledObject gone', timeoutMs: 60_000 },
-      );
+      await waitForGone(() => getSo(SEED), { what: 'ScaledObject gone', timeoutMs: 60_000 }, isNotFound);
       expect(await replicas()).to.equal(1);
       try {
         await getHpa(SEED_HPA);

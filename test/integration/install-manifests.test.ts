@@ -12,7 +12,7 @@ import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObje
 import { expect } from 'chai';
 import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, createTestNamespace, deleteTestNamespace, isNotFound, kubectl, waitFor } from '../support/kube.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, kubectl, waitFor, waitForGone } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
@@ -108,17 +108,7 @@ describe('kubectl apply -k manifests/ @integration', function () {
     // The finalizer's restore works with the ServiceAccount's rights too.
     const objects = cp.kubeConfig.makeApiClient(CustomObjectsApi);
     await objects.deleteNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: 'mysql-scaledobject' });
-    await waitFor(
-      async () => {
-        try {
-          await objects.getNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: 'mysql-scaledobject' });
-          return false;
-        } catch (err) {
-          return isNotFound(err);
-        }
-      },
-      { what: 'the ScaledObject to be deleted', timeoutMs: 60_000 },
-    );
+    await waitForGone(() => objects.getNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: 'mysql-scaledobject' }), { what: 'the ScaledObject to be deleted', timeoutMs: 60_000 });
     expect(await replicas()).to.equal(1);
     await deleteTestNamespace(cp, namespace);
   });

@@ -26,6 +26,7 @@ import {
   registerExternalMetricsApi,
   unregisterExternalMetricsApi,
   waitFor,
+  waitForGone,
 } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
@@ -366,17 +367,7 @@ spec:
     await waitForReplicas(ns, 2);
     const restored = await waitForEvent(ns, 'KEDAScaleTargetRestored');
     expect(restored.message).to.equal(`Restored StatefulSet ${ns}/mycluster from 0 to its original 2 replicas`);
-    await waitFor(
-      async () => {
-        try {
-          await condition(ns, 'Ready');
-          return false;
-        } catch (error) {
-          return isNotFound(error);
-        }
-      },
-      { what: `ScaledObject ${ns}/${SO_NAME} to be gone` },
-    );
+    await waitForGone(() => condition(ns, 'Ready'), { what: `ScaledObject ${ns}/${SO_NAME} to be gone` });
   });
 
   it('falls back while MariaDB is down and recovers, while a cron-driven ScaledObject keeps scaling', async () => {

@@ -10,6 +10,7 @@ import {
   ApiextensionsV1Api,
   ApiregistrationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
   loadAllYaml,
@@ -54,6 +55,22 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
   }
 }
 
+/**
+ * Waits until `read` fails with 404. `notFound` says what a 404 looks like for the client `read`
+ * uses (client-node's ApiException by default, the controller's KubeApiError otherwise).
+ */
+export async function waitForGone(read: () => Promise<unknown>, options: WaitOptions, notFound: (err: unknown) => boolean = isNotFound): Promise<void> {
+  await waitFor(async () => {
+    try {
+      await read();
+      return false;
+    } catch (err) {
+      if (notFound(err)) return true;
+      throw err;
+    }
+  }, options);
+}
+
 /** A fresh namespace `<prefix>-<random>`, returned once its `default` ServiceAccount exists (pods need it). */
 export async function createTestNamespace(cp: ControlPlane, prefix = 'test'): Promise<string> {
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -65,8 +82,33 @@ export async function createTestNamespace(cp: ControlPlane, prefix = 'test'): Pr
 
 /** Starts deleting the namespace; namespace-controller finishes it in the background. */
 export async function deleteTestNamespace(cp: ControlPlane, name: string): Promise<void> {
+  await releaseScaledObjects(cp, name);
   const core = cp.kubeConfig.makeApiClient(CoreV1Api);
   await ignoreNotFound(core.deleteNamespace({ name }));
+}
+
+/**
+ * Deletes the namespace's ScaledObjects and drops their finalizers. Left to namespace deletion, a
+ * ScaledObject whose queryscaler has already stopped keeps its finalizer, and the next test's
+ * queryscaler (every one watches all namespaces) would finalize it in the middle of that test.
+ */
+async function releaseScaledObjects(cp: ControlPlane, namespace: string): Promise<void> {
+  const custom = cp.kubeConfig.makeApiClient(CustomObjectsApi);
+  const scaledObjects = { group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects' };
+  let names: string[];
+  try {
+    const listed = (await custom.listNamespacedCustomObject(scaledObjects)) as { items: KubernetesObject[] };
+    names = listed.items.map((o) => o.metadata?.name ?? '');
+  } catch (err) {
+    if (isNotFound(err)) return; // no CRD installed, so no ScaledObjects
+    throw err;
+  }
+  for (const name of names) {
+    // Deleted first, so that a queryscaler still running sees a deletion and does not add the finalizer back.
+    await ignoreNotFound(custom.deleteNamespacedCustomObject({ ...scaledObjects, name }));
+    const released = await kubectl(cp, ['patch', 'scaledobject', name, '-n', namespace, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+    if (released.code !== 0 && !released.stderr.includes('NotFound')) throw new Error(`releasing ScaledObject ${namespace}/${name}: ${released.stderr}`);
+  }
 }
 
 /**
