@@ -27,14 +27,14 @@ import { startMetricsApiServer, type MetricsApiServer } from '../src/metrics-api
 import { findScalerType } from '../src/scalers/registry.js';
 import type { Scaler, TriggerInput } from '../src/scalers/scaler.js';
 import { createSelfSignedServing, issueCertificate, type KeyPairPem } from '../src/tls/certificates.js';
-import { FRONT_PROXY_CLIENT_NAME, startControlPlane } from '../test/support/control-plane.js';
-import { startMariaDb, type MariaDb } from '../test/support/mariadb.js';
+import { FRONT_PROXY_CLIENT_NAME } from '../test/support/control-plane.js';
+import type { MariaDb } from '../test/support/mariadb.js';
 import { createSeedTable, SEED_QUERY, seedMetricForRows, setSeedRowCount } from '../test/support/seed-scenario.js';
 import type { CellRequest, CellResult, WorkerMessage } from './support/load-client.js';
 import { withGeneratedBlock } from './support/results-file.js';
 import { formatMs, markdownTable, summarize, type LatencySummary } from './support/stats.js';
 import { hitVerdict, missVerdict, type Verdict } from './support/targets.js';
-import { errorText, runBenchmark, type Cleanup } from './support/harness.js';
+import { runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
 
 const SEED_ROWS = 500;
 const EXPECTED_VALUE = seedMetricForRows(SEED_ROWS);
@@ -111,18 +111,8 @@ async function main(): Promise<void> {
 
 async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal): Promise<void> {
   const loadAtStart = loadAverage();
-  console.log('starting MariaDB and the control plane (etcd, kube-apiserver, kube-controller-manager)...');
-  const [dbStart, cpStart] = await Promise.allSettled([
-    startMariaDb(),
-    // The SubjectAccessReview needs kube-apiserver only; one light controller keeps the start-up check meaningful.
-    startControlPlane({ controllers: ['serviceaccount-controller'] }),
-  ]);
-  if (dbStart.status === 'fulfilled') cleanup.add('MariaDB', () => dbStart.value.stop());
-  if (cpStart.status === 'fulfilled') cleanup.add('the control plane', () => cpStart.value.stop());
-  if (dbStart.status === 'rejected') throw new Error(`starting MariaDB failed: ${errorText(dbStart.reason)}`, { cause: dbStart.reason });
-  if (cpStart.status === 'rejected') throw new Error(`starting the control plane failed: ${errorText(cpStart.reason)}`, { cause: cpStart.reason });
-  const db = dbStart.value;
-  const cp = cpStart.value;
+  // The SubjectAccessReview needs kube-apiserver only; one light controller keeps the start-up check meaningful.
+  const { db, cp } = await startTestBed(cleanup, { controllers: ['serviceaccount-controller'] });
   interrupted.throwIfAborted();
 
   await createSeedTable(db);

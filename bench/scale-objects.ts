@@ -24,9 +24,9 @@ import { parseArgs } from 'node:util';
 import { AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
 import type { ScaledObject } from '../src/api/types.js';
 import { createSelfSignedServing } from '../src/tls/certificates.js';
-import { startControlPlane, type ControlPlane } from '../test/support/control-plane.js';
+import type { ControlPlane } from '../test/support/control-plane.js';
 import { createTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi } from '../test/support/kube.js';
-import { startMariaDb, type MariaDb } from '../test/support/mariadb.js';
+import type { MariaDb } from '../test/support/mariadb.js';
 import { createSeedTable, setSeedRowCount } from '../test/support/seed-scenario.js';
 import { cpuShare, findPid, sampleProcess, type ProcessSample } from './support/proc-stats.js';
 import { counterGrowth, histogramWindow, parseExposition, type Sample } from './support/prometheus-text.js';
@@ -42,7 +42,7 @@ import {
 } from './support/scale-fixtures.js';
 import { markdownTable } from './support/stats.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from '../src/controller/kube-api.js';
-import { errorText, runBenchmark, type Cleanup } from './support/harness.js';
+import { errorText, runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../crds/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -118,14 +118,7 @@ async function main(): Promise<void> {
 
 async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal): Promise<void> {
   const startedAt = new Date();
-  console.log('starting MariaDB and the control plane (etcd, kube-apiserver, kube-controller-manager)...');
-  const [dbStart, cpStart] = await Promise.allSettled([startMariaDb(), startControlPlane()]);
-  if (dbStart.status === 'fulfilled') cleanup.add('MariaDB', () => dbStart.value.stop());
-  if (cpStart.status === 'fulfilled') cleanup.add('the control plane', () => cpStart.value.stop());
-  if (dbStart.status === 'rejected') throw new Error(`starting MariaDB failed: ${errorText(dbStart.reason)}`, { cause: dbStart.reason });
-  if (cpStart.status === 'rejected') throw new Error(`starting the control plane failed: ${errorText(cpStart.reason)}`, { cause: cpStart.reason });
-  const db = dbStart.value;
-  const cp = cpStart.value;
+  const { db, cp } = await startTestBed(cleanup);
   interrupted.throwIfAborted();
 
   await installCrds(cp, CRDS_DIR);

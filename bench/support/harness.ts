@@ -1,5 +1,7 @@
-// What every benchmark does around its measurements: stop everything it started, newest first,
-// also after an error or Ctrl-C, and say why it stopped.
+// What every benchmark does around its measurements: start MariaDB and the control plane, stop
+// everything it started, newest first, also after an error or Ctrl-C, and say why it stopped.
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../test/support/control-plane.js';
+import { startMariaDb, type MariaDb } from '../../test/support/mariadb.js';
 
 /** What has to be stopped, newest first; each step runs even when an earlier one failed. */
 export class Cleanup {
@@ -60,4 +62,15 @@ export async function runBenchmark(benchmark: (cleanup: Cleanup, interrupted: Ab
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** MariaDB and the control plane, started side by side; each is stopped by `cleanup` even if the other failed. */
+export async function startTestBed(cleanup: Cleanup, controlPlane: ControlPlaneOptions = {}): Promise<{ db: MariaDb; cp: ControlPlane }> {
+  console.log('starting MariaDB and the control plane (etcd, kube-apiserver, kube-controller-manager)...');
+  const [dbStart, cpStart] = await Promise.allSettled([startMariaDb(), startControlPlane(controlPlane)]);
+  if (dbStart.status === 'fulfilled') cleanup.add('MariaDB', () => dbStart.value.stop());
+  if (cpStart.status === 'fulfilled') cleanup.add('the control plane', () => cpStart.value.stop());
+  if (dbStart.status === 'rejected') throw new Error(`starting MariaDB failed: ${errorText(dbStart.reason)}`, { cause: dbStart.reason });
+  if (cpStart.status === 'rejected') throw new Error(`starting the control plane failed: ${errorText(cpStart.reason)}`, { cause: cpStart.reason });
+  return { db: dbStart.value, cp: cpStart.value };
 }
