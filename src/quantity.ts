@@ -19,15 +19,22 @@ const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 
 /**
+ * The largest value a quantity in milli-units holds (int64 max / 1000, as a float64). Every larger
+ * value, Infinity included, is served as exactly this: one clamp for every path a number takes.
+ */
+export const MAX_QUANTITY_VALUE = Number(INT64_MAX) / 1000;
+
+/**
  * The DecimalSI canonical form of `value`, truncated toward zero to thousandths as KEDA's
  * int64(value*1000) does: 17 -> "17", 2.5 -> "2500m", 0.0015 -> "1m", 1000 -> "1k", 1500 -> "1500".
- * Values beyond int64 milli-units are clamped (Go's conversion of such a float is undefined).
+ * Values beyond int64 milli-units, infinities included, are clamped to the int64 bounds (Go's
+ * conversion of such a float is undefined; KEDA can serve a negative number there).
  */
 export function toQuantity(value: number): string {
-  if (!Number.isFinite(value)) {
-    throw new RangeError(`toQuantity: ${value} has no Kubernetes quantity; a metric value must be a finite number`);
+  if (Number.isNaN(value)) {
+    throw new RangeError(`toQuantity: ${value} has no Kubernetes quantity; a metric value must be a number`);
   }
-  return formatMilli(clampToInt64(Math.trunc(value * 1000)));
+  return formatMilli(clampToInt64(value * 1000));
 }
 
 /** apimachinery's int64Amount.AsCanonicalBytes: strip trailing zeros, then lower the exponent to a multiple of 3. */
@@ -52,8 +59,10 @@ function formatMilli(milli: bigint): string {
   return `${mantissa}${suffix}`;
 }
 
-function clampToInt64(n: number): bigint {
-  const big = BigInt(n);
+function clampToInt64(milli: number): bigint {
+  if (milli >= 2 ** 63) return INT64_MAX;
+  if (milli <= -(2 ** 63)) return INT64_MIN;
+  const big = BigInt(Math.trunc(milli));
   if (big > INT64_MAX) return INT64_MAX;
   if (big < INT64_MIN) return INT64_MIN;
   return big;

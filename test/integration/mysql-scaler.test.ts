@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { createServer } from 'node:net';
-import { ScalerError, type Scaler, type TriggerInput } from '../../src/scalers/scaler.js';
+import { ScalerConfigError, ScalerError, type Scaler, type TriggerInput } from '../../src/scalers/scaler.js';
+import { SecretValue } from '../../src/scalers/mysql/secret-value.js';
 import { mysqlScalerType } from '../../src/scalers/mysql/mysql-scaler.js';
-import { mysqlPoolStats, setMySqlPoolOptions, DEFAULT_MYSQL_POOL_OPTIONS } from '../../src/scalers/mysql/pool-registry.js';
+import { leasePool, mysqlPoolStats, setMySqlPoolOptions, DEFAULT_MYSQL_POOL_OPTIONS } from '../../src/scalers/mysql/pool-registry.js';
 import { sharedMariaDb } from '../support/shared.js';
 import type { MariaDb } from '../support/mariadb.js';
 
@@ -135,12 +136,15 @@ describe('mysql scaler against MariaDB @integration', function () {
       ['SELECT testcolumn1 FROM testdb.testtable WHERE testcolumn1 < 0',
         'query "SELECT testcolumn1 FROM testdb.testtable WHERE testcolumn1 < 0" returned no rows; it must return exactly one row: ' +
         'wrap the value in COALESCE(..., 0), e.g. SELECT COALESCE(SUM(x), 0) ..., or set metadata nullAsZero: "true"'],
-      ["SELECT 'abc' AS state", 'query "SELECT \'abc\' AS state" returned \'abc\' in column state, which is not a number'],
-      ['SELECT 1 AS a, 2 AS b', 'query "SELECT 1 AS a, 2 AS b" returned 2 columns (a, b); it must return exactly one column with one number'],
+      ["SELECT 'abc' AS state", 'query "SELECT \'abc\' AS state" returned \'abc\', which is not a number'],
+      // Two columns written out are refused before sending; behind `*` only the server can count them.
+      ['SELECT * FROM testdb.testtable', 'query "SELECT * FROM testdb.testtable" returned more than one column; it must return ' +
+        'exactly one column with one number'],
       ['SELECT testcolumn1 FROM testdb.testtable WHERE testcolumn1 <= 2',
-        'query "SELECT testcolumn1 FROM testdb.testtable WHERE testcolumn1 <= 2" returned 2 rows; it must return exactly one row ' +
+        'query "SELECT testcolumn1 FROM testdb.testtable WHERE testcolumn1 <= 2" returned more than one row; it must return exactly one row ' +
         '(use an aggregate such as COUNT(*), SUM() or MAX(), or LIMIT 1)'],
       ['SELECT -5', 'query "SELECT -5" returned -5; a metric value must not be negative (wrap it in GREATEST(..., 0) if it can dip below 0)'],
+      ["SELECT REPEAT('7', 1000000)", 'query "SELECT REPEAT(\'7\', 1000000)" returned a value longer than 100 characters, which is not a number'],
     ];
     const seen = [];
     for (const [query] of cases) {
@@ -150,25 +154,37 @@ describe('mysql scaler against MariaDB @integration', function () {
     expect(seen).to.deep.equal(cases.map(([, message]) => ['BadResult', message]));
   });
 
-  it('refuses a query that writes, and nothing is written', async () => {
+  it('refuses a query that writes before sending it, and behind that check the read-only transaction still stops a write', async () => {
     await setRows(0, 0);
-    const insert = await failure(read(scaler({ query: "INSERT INTO testdb.testtable VALUES (999999, 'none')" })));
-    expect([insert.reason, insert.message]).to.deep.equal(['QueryFailed',
-      'query "INSERT INTO testdb.testtable VALUES (999999, \'none\')" tried to write: queryscaler runs it in a read-only ' +
-      'transaction, so the query must only read (a SELECT returning one number)']);
-    // DDL commits implicitly and would escape a read-only transaction; the read-only session stops it.
-    const ddl = await failure(read(scaler({ query: 'CREATE TABLE testdb.qs_sneaky (a INT)' })));
-    expect(ddl.reason).to.equal('QueryFailed');
-    expect(ddl.message).to.equal('query "CREATE TABLE testdb.qs_sneaky (a INT)" tried to write: queryscaler runs it in a read-only ' +
-      'transaction, so the query must only read (a SELECT returning one number)');
+    expect(() => scaler({ query: "INSERT INTO testdb.testtable VALUES (999999, 'none')" })).to.throw(ScalerConfigError,
+      'triggers[0].metadata.query is refused: the query is an INSERT statement, which may change data or server state; ' +
+      'a trigger query must be one SELECT that returns one number');
+    expect(await db.threadsConnected('qs_scaler')).to.equal(0);
 
-    // A statement that flips the session back to read-write gets its connection thrown away, so
-    // the next query on the same pool is still read-only.
-    const flip = await failure(read(scaler({ query: 'SET SESSION TRANSACTION READ WRITE' })));
-    expect(flip.message).to.equal('query "SET SESSION TRANSACTION READ WRITE" returned no result set; it must be a SELECT that returns one number');
-    const again = await failure(read(scaler({ query: "DELETE FROM testdb.testtable" })));
-    expect(again.reason).to.equal('QueryFailed');
-
+    // The second wall, reached by going around the check: a stored function that writes is refused
+    // by the check (it runs with its definer's rights), and if it ran anyway, the read-only
+    // transaction would stop its write.
+    await db.query('DROP FUNCTION IF EXISTS testdb.qs_writer');
+    await db.query("CREATE FUNCTION testdb.qs_writer() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO testdb.testtable VALUES (999999, 'none'); RETURN 1; END");
+    try {
+      expect(() => scaler({ query: 'SELECT testdb.qs_writer()' })).to.throw(ScalerConfigError,
+        'the query calls the stored function testdb.qs_writer()');
+      const lease = leasePool({ endpoint: { kind: 'tcp', host: db.host, port: db.port }, user: 'qs_scaler',
+        password: new SecretValue(PASSWORD), database: 'testdb' }, { mode: 'disable' });
+      try {
+        const write = await failure(lease.query('SELECT testdb.qs_writer()', 5_000, AbortSignal.timeout(10_000)));
+        expect([write.reason, write.message]).to.deep.equal(['QueryFailed', 'query "SELECT testdb.qs_writer()" tried to write: ' +
+          'queryscaler runs it in a read-only transaction, so the query must only read (a SELECT returning one number)']);
+        // A statement that is not a SELECT cannot even stand where the runner puts the query.
+        const ddl = await failure(lease.query('CREATE TABLE testdb.qs_sneaky (a INT)', 5_000, AbortSignal.timeout(10_000)));
+        expect(ddl.reason).to.equal('QueryFailed');
+        expect(ddl.message).to.match(/^query "CREATE TABLE testdb.qs_sneaky \(a INT\)" failed on MySQL at .*You have an error in your SQL syntax/);
+      } finally {
+        await lease.release();
+      }
+    } finally {
+      await db.query('DROP FUNCTION IF EXISTS testdb.qs_writer');
+    }
     const rows = await db.query<Array<{ n: number }>>('SELECT COUNT(*) AS n FROM testdb.testtable WHERE testcolumn1 = 999999');
     const tables = await db.query<Array<{ n: number }>>(
       "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'testdb' AND TABLE_NAME = 'qs_sneaky'");
@@ -287,7 +303,7 @@ describe('mysql scaler against MariaDB @integration', function () {
       }
       const rows = await db.query<Array<{ n: number }>>(
         "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE 'qs\\_flight[%' AND command_type = 'Query' AND argument LIKE ?",
-        [`%${SEED_QUERY}`]);
+        [`%(${SEED_QUERY})%`]);
       await db.query('TRUNCATE mysql.general_log');
       return Number(rows[0]?.n);
     };

@@ -187,7 +187,7 @@ describe('hundreds of ScaledObjects, fifty of them here @integration', function 
     }
     const rows = await db.query<Array<{ n: number }>>(
       "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query' AND argument LIKE ?",
-      [`${user}[%`, `%${SEED_QUERY}`],
+      [`${user}[%`, `%(${SEED_QUERY})%`],
     );
     await db.query('TRUNCATE mysql.general_log');
     const queries = Number(rows[0]?.n);

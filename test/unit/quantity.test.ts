@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseQuantity, toQuantity } from '../../src/quantity.js';
+import { MAX_QUANTITY_VALUE, parseQuantity, toQuantity } from '../../src/quantity.js';
 
 describe('toQuantity', () => {
   // Expected strings are what resource.NewMilliQuantity(int64(v*1000), DecimalSI).String() prints.
@@ -30,6 +30,11 @@ describe('toQuantity', () => {
     [-1000, '-1k'],
     [1e30, '9223372036854775807m'],
     [-1e30, '-9223372036854775808m'],
+    // Past int64 milli-units every value is the same clamped quantity, up to and including Infinity.
+    [1.7976931348623157e308, '9223372036854775807m'],
+    [18446744073709551615, '9223372036854775807m'],
+    [Number.POSITIVE_INFINITY, '9223372036854775807m'],
+    [Number.NEGATIVE_INFINITY, '-9223372036854775808m'],
   ];
   for (const [value, expected] of cases) {
     it(`formats ${value} as "${expected}"`, () => {
@@ -37,11 +42,13 @@ describe('toQuantity', () => {
     });
   }
 
-  for (const value of [Number.NaN, Number.POSITIVE_INFINITY]) {
-    it(`rejects ${value}`, () => {
-      expect(() => toQuantity(value)).to.throw(RangeError, `toQuantity: ${value} has no Kubernetes quantity; a metric value must be a finite number`);
-    });
-  }
+  it('rejects NaN', () => {
+    expect(() => toQuantity(Number.NaN)).to.throw(RangeError, 'toQuantity: NaN has no Kubernetes quantity; a metric value must be a number');
+  });
+
+  it('formats MAX_QUANTITY_VALUE as the largest quantity', () => {
+    expect(toQuantity(MAX_QUANTITY_VALUE)).to.equal('9223372036854775807m');
+  });
 });
 
 describe('parseQuantity', () => {

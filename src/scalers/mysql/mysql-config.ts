@@ -8,6 +8,7 @@ import { DEFAULT_MYSQL_PORT, DsnError, parseConnectionString, type ConnectionTar
 import { SecretValue } from './secret-value.js';
 import { TLS_MODE_WORDS, tlsModeFromWord, unsupportedTlsWordHint, type TlsMode, type TlsSettings } from './tls-settings.js';
 import { metricNameWithIndex } from '../metric-name.js';
+import { checkReadOnlyQuery, QueryRefusedError } from '../../query-safety/read-only-query.js';
 
 export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
 const MAX_QUERY_TIMEOUT_MS = 300_000;
@@ -15,6 +16,7 @@ const MAX_QUERY_TIMEOUT_MS = 300_000;
 export interface MySqlConfig {
   target: ConnectionTarget;
   tls: TlsSettings;
+  /** The trigger's query as checked and as sent: one read-only SELECT, comments removed. */
   query: string;
   /** Target per replica (AverageValue) or in total (Value). */
   queryValue: number;
@@ -51,6 +53,7 @@ export function parseMySqlConfig(input: TriggerInput): MySqlConfig {
   if (query === undefined) {
     throw new ScalerConfigError(at('query'), `${at('query')} is required: give the SELECT that returns the number to scale on`);
   }
+  const statement = readOnlyStatement(query.value, at('query'));
   // The HPA target is a quantity in milli-units: anything below 0.001 would become a target of 0.
   const queryValue = number(input, 'queryValue', { required: true, min: 0.001, minExclusive: false });
   const activationQueryValue = number(input, 'activationQueryValue', { required: false, min: undefined, minExclusive: false }) ?? 0;
@@ -71,7 +74,7 @@ export function parseMySqlConfig(input: TriggerInput): MySqlConfig {
   return {
     target,
     tls: tlsSettings(input, target.tls),
-    query: query.value,
+    query: statement,
     queryValue: queryValue!,
     activationQueryValue,
     queryTimeoutMs,
@@ -79,6 +82,16 @@ export function parseMySqlConfig(input: TriggerInput): MySqlConfig {
     metricName: mysqlMetricName(input.triggerIndex, target.database),
     metricType: input.metricType,
   };
+}
+
+/** Decided before anything is sent: a query that is refused here never reaches the server. */
+function readOnlyStatement(query: string, field: string): string {
+  try {
+    return checkReadOnlyQuery(query).statement;
+  } catch (err) {
+    if (err instanceof QueryRefusedError) throw new ScalerConfigError(field, `${field} is refused: ${err.message}`);
+    throw err;
+  }
 }
 
 function connectionTarget(input: TriggerInput): ConnectionTarget {

@@ -81,6 +81,10 @@ function classify(err: DriverErrorShape, context: ErrorContext): Pick<ScalerErro
     case 1203: // ER_TOO_MANY_USER_CONNECTIONS
       return { reason: 'TooManyConnections', message: `MySQL at ${endpoint} has no free connection for user '${user}' (${server}): ` +
         "raise the server's max_connections / the user's max_user_connections, or lower queryscaler's MySQL pool size" };
+    case 4002: // MariaDB ER_WITH_COL_WRONG_LIST: the query runs as WITH queryscaler_result (v) AS (...)
+    case 1353: // MySQL ER_VIEW_WRONG_LIST, the same for a common table expression
+      return { reason: 'BadResult', message: `${q ?? 'the query'} returned more than one column; it must return exactly one ` +
+        'column with one number' };
     case 1792: // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
       return { reason: 'QueryFailed', message: `${q ?? 'the query'} tried to write: queryscaler runs it in a read-only transaction, ` +
         'so the query must only read (a SELECT returning one number)' };

@@ -1,13 +1,20 @@
 // What the trigger's query returned → the one number to scale on, or a BadResult that says what came
 // back and how to fix the query. Values arrive as the server's text (the driver is told to cast
-// nothing), so DECIMAL and BIGINT parse without a lossy detour through the driver. Pure.
+// nothing), so DECIMAL and BIGINT parse without a lossy detour through the driver. The runner sends
+// at most two rows of at most MAX_VALUE_CHARS + 1 characters, so "more than one row" and "too long"
+// are all that can be said of larger results. Numbers beyond what a quantity holds are clamped to
+// MAX_QUANTITY_VALUE, the same clamp the metrics API applies. Pure.
 
+import { MAX_QUANTITY_VALUE } from '../../quantity.js';
 import { ScalerError } from '../scaler.js';
 
-/** A query's outcome as the runner hands it over: a result set, or none (the statement was not a SELECT). */
+/** A query's outcome as the runner hands it over: the first column of at most two rows, or no result set. */
 export type QueryOutcome =
-  | { kind: 'rows'; columns: string[]; rows: Array<Array<string | null>> }
+  | { kind: 'rows'; values: Array<string | null> }
   | { kind: 'no-result-set' };
+
+/** Characters of a value that cross the wire; one more than any number a column can hold needs. */
+export const MAX_VALUE_CHARS = 100;
 
 const MAX_QUERY_IN_MESSAGE = 200;
 const MAX_VALUE_IN_MESSAGE = 60;
@@ -26,40 +33,34 @@ export function metricValueFromResult(outcome: QueryOutcome, query: string, null
   if (outcome.kind === 'no-result-set') {
     return reject(bad(`${q} returned no result set; it must be a SELECT that returns one number`));
   }
-  const { columns, rows } = outcome;
-  if (columns.length !== 1) {
-    return reject(bad(`${q} returned ${columns.length} columns (${columns.join(', ')}); it must return exactly one column with one number`));
-  }
-  if (rows.length === 0) {
+  const { values } = outcome;
+  if (values.length === 0) {
     if (nullAsZero) return 0;
     return reject(bad(`${q} returned no rows; it must return exactly one row: ${coalesceHint}`));
   }
-  if (rows.length > 1) {
-    return reject(bad(`${q} returned ${rows.length} rows; it must return exactly one row (use an aggregate such as COUNT(*), ` +
+  if (values.length > 1) {
+    return reject(bad(`${q} returned more than one row; it must return exactly one row (use an aggregate such as COUNT(*), ` +
       'SUM() or MAX(), or LIMIT 1)'));
   }
-  const raw = rows[0]?.[0] ?? null;
+  const raw = values[0] ?? null;
   if (raw === null) {
     if (nullAsZero) return 0;
     return reject(bad(`${q} returned NULL; ${coalesceHint}`));
   }
+  if (raw.length > MAX_VALUE_CHARS) {
+    return reject(bad(`${q} returned a value longer than ${MAX_VALUE_CHARS} characters, which is not a number`));
+  }
   const text = raw.trim();
   const shown = text.length <= MAX_VALUE_IN_MESSAGE ? text : `${text.slice(0, MAX_VALUE_IN_MESSAGE)}…`;
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
-    return reject(bad(`${q} returned '${shown}' in column ${columns[0]}, which is not a number`));
+    return reject(bad(`${q} returned '${shown}', which is not a number`));
   }
   const value = Number(text);
-  if (!Number.isFinite(value)) {
-    return reject(bad(`${q} returned ${shown}, which is too large for a metric value`));
-  }
   if (value < 0) {
     return reject(bad(`${q} returned ${shown}; a metric value must not be negative (wrap it in GREATEST(..., 0) if it can dip below 0)`));
   }
-  if (Number.isInteger(value) && !Number.isSafeInteger(value) && /^[+]?\d+$/.test(text)) {
-    return reject(bad(`${q} returned ${shown}, an integer too large to represent exactly as a metric value`));
-  }
   // -0 from "-0" or "-0.0" would print as "-0" in a quantity.
-  return value === 0 ? 0 : value;
+  return value === 0 ? 0 : Math.min(value, MAX_QUANTITY_VALUE);
 }
 
 function reject(error: ScalerError): never {

@@ -1,17 +1,24 @@
 // One MySQL/MariaDB connection as the pool holds it, and the one thing we do with it: run a
-// trigger's query read-only and time-limited. The session is read-only (SET SESSION TRANSACTION
-// READ ONLY), so every statement on it runs as a read-only transaction, the trigger's query included,
-// and even DDL, which commits implicitly, is refused; an explicit START TRANSACTION READ ONLY …
-// ROLLBACK around it would add two round trips and no protection. A statement that returns no result
-// set (one that could have changed session state, such as SET SESSION TRANSACTION READ WRITE) retires
-// the connection. The server stops the statement at the limit (MariaDB: SET STATEMENT
-// max_statement_time=… FOR; MySQL: session max_execution_time); the client gives up a little later
-// and drops the connection if the server did not.
+// trigger's query read-only, time-limited and bounded in what it can send back. The query was
+// already checked (src/query-safety) to be one SELECT that only reads; what follows is the second
+// wall, for anything that check might miss:
+// - The session is read-only (SET SESSION TRANSACTION READ ONLY), so every statement on it runs as
+//   a read-only transaction and even DDL, which commits implicitly, is refused.
+// - The session's sql_mode never holds NO_BACKSLASH_ESCAPES or ANSI_QUOTES, so the server splits
+//   strings and comments exactly as the check did.
+// - The query runs inside `WITH queryscaler_result (v) AS (<query>) SELECT LEFT(v, 101) ... LIMIT 2`:
+//   nothing but a single-column SELECT fits there, and at most two rows of at most 101 characters
+//   cross the wire however many rows the query produces (two, so that "more than one row" can still
+//   be told apart from one). This needs common table expressions: MariaDB 10.2 or MySQL 8.0.
+// - The server stops the statement at the limit (MariaDB: SET STATEMENT max_statement_time=... FOR;
+//   MySQL: session max_execution_time); the client gives up a little later and drops the connection
+//   if the server did not.
+// A statement that returns no result set (which could have changed session state) retires the connection.
 
 import mysql from 'mysql2/promise';
-import type { ConnectionOptions, FieldPacket, TypeCast } from 'mysql2';
+import type { ConnectionOptions, TypeCast } from 'mysql2';
 import { CLIENT_TIMEOUT_CODE } from './mysql-errors.js';
-import type { QueryOutcome } from './query-result.js';
+import { MAX_VALUE_CHARS, type QueryOutcome } from './query-result.js';
 
 export type ServerFlavor = 'mariadb' | 'mysql';
 
@@ -34,6 +41,11 @@ export const CLIENT_GRACE_MS = 1_000;
 // and a text column stays text instead of being guessed at by the driver.
 const asText: TypeCast = (field) => field.string();
 
+/** Rows that cross the wire: one more than a valid result has, to tell "more than one" apart. */
+const MAX_ROWS = 2;
+/** sql_mode flags that would make the server read strings and comments unlike the query check. */
+const LEXING_MODES = new Set(['NO_BACKSLASH_ESCAPES', 'ANSI_QUOTES', 'ANSI']);
+
 export async function openSession(options: ConnectionOptions, timeoutMs: number): Promise<MySqlSession> {
   const connection = await mysql.createConnection({
     ...options,
@@ -51,10 +63,15 @@ export async function openSession(options: ConnectionOptions, timeoutMs: number)
   connection.on('error', markBroken);
   connection.on('end', markBroken);
   try {
-    const [rows] = await withDeadline(connection.query<mysql.RowDataPacket[]>({ sql: 'SELECT VERSION()', rowsAsArray: true }),
-      timeoutMs, session);
-    const version = String((rows[0] as unknown[] | undefined)?.[0] ?? '');
-    session.flavor = /mariadb/i.test(version) ? 'mariadb' : 'mysql';
+    const [rows] = await withDeadline(connection.query<mysql.RowDataPacket[]>({ sql: 'SELECT VERSION(), @@SESSION.sql_mode',
+      rowsAsArray: true }), timeoutMs, session);
+    const [version, sqlMode] = (rows[0] as unknown[] | undefined)?.map((cell) => String(cell ?? '')) ?? [];
+    session.flavor = /mariadb/i.test(version ?? '') ? 'mariadb' : 'mysql';
+    const modes = (sqlMode ?? '').split(',').filter((mode) => mode !== '');
+    const kept = modes.filter((mode) => !LEXING_MODES.has(mode.toUpperCase()));
+    if (kept.length !== modes.length) {
+      await withDeadline(connection.query('SET SESSION sql_mode = ?', [kept.join(',')]), timeoutMs, session);
+    }
     await withDeadline(connection.query('SET SESSION TRANSACTION READ ONLY'), timeoutMs, session);
     return session;
   } catch (err) {
@@ -100,7 +117,8 @@ export async function runReadOnlyQuery(session: MySqlSession, query: string, lim
 
 async function readOnly(session: MySqlSession, query: string, limitMs: number): Promise<QueryOutcome> {
   const connection = session.connection;
-  let sql = query.trim().replace(/;+\s*$/, '');
+  let sql = `WITH queryscaler_result (v) AS (${query}) ` +
+    `SELECT LEFT(v, ${MAX_VALUE_CHARS + 1}) FROM queryscaler_result LIMIT ${MAX_ROWS}`;
   if (session.flavor === 'mariadb') {
     sql = `SET STATEMENT max_statement_time=${(limitMs / 1000).toFixed(3)} FOR ${sql}`;
   } else if (session.maxExecutionTimeMs !== limitMs) {
@@ -108,16 +126,12 @@ async function readOnly(session: MySqlSession, query: string, limitMs: number): 
     session.maxExecutionTimeMs = limitMs;
   }
   const [result, fields] = await connection.query({ sql, rowsAsArray: true });
-  if (!Array.isArray(result) || fields === undefined) {
+  if (!Array.isArray(result) || fields === undefined || fields.length !== 1) {
     // Not a SELECT: whatever it was may have changed session state; never reuse this connection.
     session.broken = true;
     return { kind: 'no-result-set' };
   }
-  return {
-    kind: 'rows',
-    columns: (fields as FieldPacket[]).map((field) => field.name),
-    rows: result as unknown as Array<Array<string | null>>,
-  };
+  return { kind: 'rows', values: (result as unknown as Array<[string | null]>).map((row) => row[0]) };
 }
 
 /** Races `work` against a deadline; at the deadline the connection is destroyed (the server may be
