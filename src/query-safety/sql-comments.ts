@@ -18,6 +18,8 @@ export class SqlTextError extends Error {
 /** The query with every comment replaced by one space and trailing semicolons removed. */
 export function withoutComments(query: string): string {
   let out = '';
+  /** Where each ';' outside strings stands, in `out` and in the query. */
+  const semicolons: Array<[number, number]> = [];
   let i = 0;
   const n = query.length;
   while (i < n) {
@@ -42,11 +44,18 @@ export function withoutComments(query: string): string {
       i = blockCommentEnd(query, i);
       out += ' ';
     } else {
+      if (c === ';') semicolons.push([out.length, i]);
       out += c;
       i += 1;
     }
   }
-  return out.replace(/[\s;]+$/, '').trim();
+  const statement = out.replace(/[\s;]+$/, '');
+  const inside = semicolons.find(([at]) => at < statement.length);
+  if (inside !== undefined) {
+    throw new SqlTextError(`the query holds more than one statement (a ";" at position ${inside[1] + 1}); ` +
+      'a trigger query must be one SELECT that returns one number');
+  }
+  return statement.trim();
 }
 
 /** Index just past the closing quote of the string or quoted identifier that starts at `start`. */

@@ -21,6 +21,7 @@ describe('checkReadOnlyQuery', () => {
     ["SELECT CEIL(COUNT(*) / 6) FROM testdb.testtable WHERE testcolumn2='none'",
       "SELECT CEIL(COUNT(*) / 6) FROM testdb.testtable WHERE testcolumn2='none'"],
     ['SELECT COUNT(*) FROM t;', 'SELECT COUNT(*) FROM t'],
+    ["SELECT ';' ; -- trailing\n ;", "SELECT ';'"],
     ['SELECT COUNT(*) -- pending jobs\nFROM t', 'SELECT COUNT(*)  \nFROM t'],
     ['SELECT COUNT(*) FROM t # pending', 'SELECT COUNT(*) FROM t'],
     ['SELECT /* plain */ COUNT(*) FROM t', 'SELECT   COUNT(*) FROM t'],
@@ -54,7 +55,7 @@ describe('checkReadOnlyQuery', () => {
     ['HANDLER t OPEN', `the query is a HANDLER statement, which may change data or server state; ${ONE_SELECT}`],
     ["LOAD DATA INFILE '/x' INTO TABLE t", `the query is a LOAD DATA statement, which may change data or server state; ${ONE_SELECT}`],
     ['INSERT INTO t VALUES (1)', `the query is an INSERT statement, which may change data or server state; ${ONE_SELECT}`],
-    ['SELECT 1; SELECT 2', `the query holds 2 statements; ${ONE_SELECT}`],
+    ['SELECT 1; SELECT 2', `the query holds more than one statement (a ";" at position 9); ${ONE_SELECT}`],
     ['  ;  ', `the query is empty; ${ONE_SELECT}`],
     ["SELECT 1 INTO OUTFILE '/tmp/x'", "the query uses SELECT ... INTO OUTFILE, which writes outside the query's result; " +
       'remove the INTO clause: queryscaler reads the result itself'],
