@@ -142,7 +142,7 @@ describe('trigger-query safety against MariaDB, as an account with ALL PRIVILEGE
   });
 
   it('reads strings as the check did even when the server defaults to NO_BACKSLASH_ESCAPES and ANSI_QUOTES', async () => {
-    const [{ mode }] = await db.query<Array<{ mode: string }>>('SELECT @@GLOBAL.sql_mode AS mode');
+    const [original] = await db.query<Array<{ mode: string }>>('SELECT @@GLOBAL.sql_mode AS mode');
     await db.query("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES,ANSI_QUOTES')");
     try {
       // Under the server's default these would be a 4-character string and an unknown column "ab".
@@ -152,7 +152,7 @@ describe('trigger-query safety against MariaDB, as an account with ALL PRIVILEGE
       }
       expect(lengths).to.deep.equal([3, 2]);
     } finally {
-      await db.query('SET GLOBAL sql_mode = ?', [mode]);
+      await db.query('SET GLOBAL sql_mode = ?', [original?.mode ?? '']);
     }
   });
 });

@@ -44,7 +44,7 @@ describe('parseConnectionString', () => {
       endpoint: { kind: 'tcp', host: '127.0.0.1', port: 3306 }, user: 'scaler', password: PASSWORD, database: 'testdb',
     },
     {
-      dsn: '/testdb',
+      dsn: '@/testdb',
       endpoint: { kind: 'tcp', host: '127.0.0.1', port: 3306 }, user: '', password: '', database: 'testdb',
     },
     {
@@ -106,7 +106,16 @@ describe('parseConnectionString', () => {
       'connection string "postgres://user:***@db/db" has the scheme postgres://; use mysql://'],
     [`mysql://user:${PASSWORD}@/db`,
       'connection string "mysql://user:***@/db" is not a valid URL; write mysql://user:password@host:3306/dbname'],
-    ['mysql:///db', 'connection string "mysql:///db" has no host; write mysql://user:password@host:3306/dbname'],
+    [`mysql://user:${PASSWORD}@/db`.replace('@/', '@:3306/'),
+      'connection string "mysql://user:***@:3306/db" is not a valid URL; write mysql://user:password@host:3306/dbname'],
+    ['mysql://user@[]/db', 'connection string "mysql://***@[]/db" is not a valid URL; write mysql://user:password@host:3306/dbname'],
+    // Without an '@' any part may be the password (these two once went verbatim into status, Events and logs).
+    [PASSWORD, 'the connection string has no "@" between user:password and the address (it is not shown: without the "@" queryscaler ' +
+      'cannot tell the password from the rest); write it as user:password@tcp(host:3306)/dbname or mysql://user:password@host:3306/dbname'],
+    [`u:${PASSWORD}/db`, 'the connection string has no "@" between user:password and the address (it is not shown: without the "@" queryscaler ' +
+      'cannot tell the password from the rest); write it as user:password@tcp(host:3306)/dbname or mysql://user:password@host:3306/dbname'],
+    [`mysql://u:${PASSWORD}/db`, 'the connection string has no "@" between user:password and the address (it is not shown: without the "@" queryscaler ' +
+      'cannot tell the password from the rest); write it as user:password@tcp(host:3306)/dbname or mysql://user:password@host:3306/dbname'],
     // A '?' or '/' inside the password must not stop the masking (both once leaked the password).
     [`mysql://user:se?${PASSWORD}@db/testdb`,
       'connection string "mysql://user:***@db/testdb" is not a valid URL; write mysql://user:password@host:3306/dbname'],
@@ -131,10 +140,11 @@ describe('redactConnectionString', () => {
   const cases: Array<[string, string]> = [
     [`user:${PASSWORD}@tcp(db:3306)/testdb`, 'user:***@tcp(db:3306)/testdb'],
     ['user:p@ss@tcp(db)/testdb', 'user:***@tcp(db)/testdb'],
-    ['user@tcp(db)/testdb', 'user@tcp(db)/testdb'],
+    ['user@tcp(db)/testdb', '***@tcp(db)/testdb'],
     [`mysql://user:${PASSWORD}@db:3306/testdb?tls=true`, 'mysql://user:***@db:3306/testdb?tls=true'],
     ['mysql://user:p@ss/w@db/testdb', 'mysql://user:***@db/testdb'],
-    ['mysql://db/testdb', 'mysql://db/testdb'],
+    ['mysql://db/testdb', '***'],
+    ['S3CRET-noat', '***'],
     ['mysql://user:se?cret@db/testdb', 'mysql://user:***@db/testdb'],
     ['mysql://user:se#cret@db/testdb', 'mysql://user:***@db/testdb'],
     ['user:pa/ss@tcp(db:3306)', 'user:***@tcp(db:3306)'],

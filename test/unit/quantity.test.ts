@@ -32,7 +32,7 @@ describe('toQuantity', () => {
     [-1e30, '-9223372036854775808m'],
     // Past int64 milli-units every value is the same clamped quantity, up to and including Infinity.
     [1.7976931348623157e308, '9223372036854775807m'],
-    [18446744073709551615, '9223372036854775807m'],
+    [2 ** 64, '9223372036854775807m'],
     [Number.POSITIVE_INFINITY, '9223372036854775807m'],
     [Number.NEGATIVE_INFINITY, '-9223372036854775808m'],
   ];

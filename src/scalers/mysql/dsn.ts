@@ -3,7 +3,7 @@
 // the unix-socket form `user:pass@unix(/run/mysqld/mysqld.sock)/db`, and URLs
 // `mysql://user:pass@host:3306/db?ssl-mode=VERIFY_CA`. Pure; errors never repeat the password.
 
-import { REDACTED, SecretValue } from './secret-value.js';
+import { REDACTED, scrubSecrets, SecretValue } from './secret-value.js';
 import { tlsModeFromWord, unsupportedTlsWordHint, TLS_MODE_WORDS, type TlsMode } from './tls-settings.js';
 
 export const DEFAULT_MYSQL_PORT = 3306;
@@ -39,26 +39,59 @@ export function endpointLabel(endpoint: Endpoint): string {
 export function parseConnectionString(text: string): ConnectionTarget {
   const trimmed = text.trim();
   if (trimmed === '') throw new DsnError('the connection string is empty');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) return parseUrl(trimmed);
-  return parseGoDsn(trimmed);
+  if (!trimmed.includes('@')) {
+    // Without the '@' nothing says which part is the password: the whole string may be one (a
+    // Secret key pasted in the wrong place), so none of it may appear in a message.
+    throw new DsnError('the connection string has no "@" between user:password and the address (it is not shown: without ' +
+      'the "@" queryscaler cannot tell the password from the rest); write it as user:password@tcp(host:3306)/dbname or ' +
+      'mysql://user:password@host:3306/dbname');
+  }
+  try {
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? parseUrl(trimmed) : parseGoDsn(trimmed);
+  } catch (err) {
+    // The credentials are masked where they stand; the same text elsewhere (a parameter, a host) is masked too.
+    if (err instanceof DsnError) throw new DsnError(scrubSecrets(err.message, writtenPasswords(trimmed)));
+    throw err;
+  }
+}
+
+/**
+ * The password as written between the first ':' and the last '@', and percent-decoded when it
+ * decodes. (Credentials without a ':' are masked whole where they are shown, by maskUserinfo.)
+ */
+function writtenPasswords(text: string): string[] {
+  const rest = text.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const userinfo = rest.slice(0, rest.lastIndexOf('@'));
+  const colon = userinfo.indexOf(':');
+  if (colon < 0) return [];
+  const written = userinfo.slice(colon + 1);
+  let decoded = written;
+  try {
+    decoded = decodeURIComponent(written);
+  } catch {
+    // not percent-encoded: the written form is the password
+  }
+  return [...new Set([written, decoded, encodeURIComponent(decoded)])];
 }
 
 /**
  * The connection string with its password replaced by ***, for messages. Everything before the
  * last '@' of the whole string counts as credentials: a password may hold '@', '/', '?' or '#',
- * and masking too much is harmless where masking too little leaks.
+ * and masking too much is harmless where masking too little leaks. Without an '@' nothing of it
+ * is shown.
  */
 export function redactConnectionString(text: string): string {
   const trimmed = text.trim();
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(trimmed)?.[0] ?? '';
   const rest = trimmed.slice(scheme.length);
   const at = rest.lastIndexOf('@');
-  return at < 0 ? trimmed : `${scheme}${maskUserinfo(rest.slice(0, at))}@${rest.slice(at + 1)}`;
+  return at < 0 ? REDACTED : `${scheme}${maskUserinfo(rest.slice(0, at))}@${rest.slice(at + 1)}`;
 }
 
+/** `user:***`; credentials without a ':' are masked whole, since they may be a password alone. */
 function maskUserinfo(userinfo: string): string {
   const colon = userinfo.indexOf(':');
-  return colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:${REDACTED}`;
+  return colon < 0 ? (userinfo === '' ? '' : REDACTED) : `${userinfo.slice(0, colon)}:${REDACTED}`;
 }
 
 // go-sql-driver/mysql: [user[:password]@][net[(addr)]]/dbname[?param1=value1&...]. Like the driver,

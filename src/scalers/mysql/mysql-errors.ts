@@ -4,6 +4,7 @@
 
 import { ScalerError } from '../scaler.js';
 import { queryForMessage } from './query-result.js';
+import { scrubSecrets } from './secret-value.js';
 
 export interface ErrorContext {
   /** host:port or the socket, from endpointLabel(). */
@@ -59,7 +60,7 @@ export function toScalerError(err: unknown, context: ErrorContext): ScalerError 
   if (err instanceof ScalerError) return err;
   const shaped = shape(err);
   const mapped = classify(shaped, context);
-  return new ScalerError(mapped.reason, scrub(mapped.message, context.secrets), { cause: err });
+  return new ScalerError(mapped.reason, scrubSecrets(mapped.message, context.secrets), { cause: err });
 }
 
 function classify(err: DriverErrorShape, context: ErrorContext): Pick<ScalerError, 'reason' | 'message'> {
@@ -127,20 +128,4 @@ function shape(err: unknown): DriverErrorShape {
     return shaped;
   }
   return { message: String(err) };
-}
-
-function scrub(message: string, secrets: readonly string[]): string {
-  let scrubbed = message;
-  for (const secret of secrets) {
-    if (secret === '') continue;
-    if (secret.length >= 4) {
-      scrubbed = scrubbed.split(secret).join('***');
-    } else {
-      // A short secret masked everywhere would eat pieces of ordinary words; masked as a whole
-      // token it still never shows on its own.
-      const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      scrubbed = scrubbed.replace(new RegExp(`(?<![\\w])${escaped}(?![\\w])`, 'g'), '***');
-    }
-  }
-  return scrubbed;
 }

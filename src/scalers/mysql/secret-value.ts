@@ -33,3 +33,22 @@ export class SecretValue {
     return REDACTED;
   }
 }
+
+/**
+ * `message` with every secret replaced by ***: the last line of defence for messages built from
+ * text that held a secret. A short secret masked everywhere would eat pieces of ordinary words;
+ * masked as a whole token it still never shows on its own.
+ */
+export function scrubSecrets(message: string, secrets: readonly string[]): string {
+  let scrubbed = message;
+  for (const secret of secrets) {
+    if (secret === '') continue;
+    if (secret.length >= 4) {
+      scrubbed = scrubbed.split(secret).join(REDACTED);
+    } else {
+      const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      scrubbed = scrubbed.replace(new RegExp(`(?<![\\w])${escaped}(?![\\w])`, 'g'), REDACTED);
+    }
+  }
+  return scrubbed;
+}
