@@ -155,4 +155,34 @@ describe('trigger-query safety against MariaDB, as an account with ALL PRIVILEGE
       await db.query('SET GLOBAL sql_mode = ?', [original?.mode ?? '']);
     }
   });
+
+  it('keeps a connection for a quick query while eight slow ones share the rest of the pool', async () => {
+    const slowQueries = Array.from({ length: 8 }, (_, i) => `SELECT SLEEP(1) + ${i}`);
+    const slow = slowQueries.map((query) => scaler(query));
+    const quick = scaler('SELECT 7');
+    const read = async (s: Scaler) => (await s.metricsAndActivity(AbortSignal.timeout(30_000))).samples[0]?.value;
+    // The first round teaches the pool which queries are slow (each took about a second).
+    await Promise.all(slow.map(read));
+
+    const finished: string[] = [];
+    let peak = 0;
+    const watching = (async () => {
+      while (finished.length < 9) {
+        peak = Math.max(peak, await db.threadsConnected(ATTACKER));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const slowReads = slow.map(async (s, i) => {
+      await read(s);
+      finished.push(`slow ${i}`);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const quickValue = await read(quick);
+    finished.push('quick');
+    await Promise.all(slowReads);
+    await watching;
+    // With all four connections held by slow queries the quick one would come after the first of them.
+    expect([quickValue, finished.indexOf('quick')]).to.deep.equal([7, 0]);
+    expect(peak).to.be.at.most(4);
+  });
 });

@@ -3,6 +3,11 @@
 // after acquireTimeoutMs. After a failed dial the pool backs off (capped exponential with jitter)
 // and every acquire inside that window fails fast with the last error instead of dialing again.
 // Idle connections are closed after idleTimeoutMs. Nothing is dialed before the first acquire.
+//
+// Tenants share a pool, so a slow query must not starve a quick one: callers that say their query
+// is slow may hold at most maxConnections - 1 connections between them, which keeps one connection
+// for quick queries (a pool of one has nothing to keep). A quick query then waits at most for
+// other quick statements, never behind a wall of slow ones; slow queries queue among themselves.
 
 import { ScalerError } from '../scaler.js';
 import { reconnectDelayMs, type BackoffOptions } from './backoff.js';
@@ -25,6 +30,7 @@ export interface SessionFactory<S> {
 }
 
 interface Waiter<S> {
+  slow: boolean;
   /** False when the waiter already gave up (timeout, abort); the caller keeps the session. */
   resolve(session: S): boolean;
   reject(error: ScalerError): void;
@@ -40,6 +46,8 @@ export interface PoolStats {
   open: number;
   idle: number;
   waiting: number;
+  /** Held by (or being dialed for) callers whose query is slow. */
+  slowInUse: number;
   consecutiveDialFailures: number;
 }
 
@@ -55,6 +63,8 @@ export class ConnectionPool<S> {
   #failedAt = 0;
   #lastDialError: ScalerError | undefined;
   #closed = false;
+  #slowInUse = 0;
+  readonly #heldBySlow = new Set<S>();
   readonly #closeWaiters: Array<() => void> = [];
   readonly #closing = new Set<Promise<void>>();
 
@@ -65,7 +75,8 @@ export class ConnectionPool<S> {
   }
 
   get stats(): PoolStats {
-    return { open: this.#open, idle: this.#idle.length, waiting: this.#waiters.length, consecutiveDialFailures: this.#dialFailures };
+    return { open: this.#open, idle: this.#idle.length, waiting: this.#waiters.length, slowInUse: this.#slowInUse,
+      consecutiveDialFailures: this.#dialFailures };
   }
 
   /**
@@ -73,24 +84,33 @@ export class ConnectionPool<S> {
    * dials for this caller: one that polls every second learns the server is back within about a
    * second, while the pool still dials at most once per such wait, however many callers share it.
    */
-  async acquire(signal?: AbortSignal, redialAfterMs = Infinity): Promise<S> {
+  async acquire(signal?: AbortSignal, redialAfterMs = Infinity, slow = false): Promise<S> {
     if (this.#closed) throw new ScalerError('Aborted', `the MySQL pool for ${this.#label} is closed`);
     if (signal?.aborted === true) throw aborted(this.#label);
+    if (!this.#mayTake(slow)) return this.#enqueue(signal, slow);
     const idle = this.#takeIdle();
-    if (idle !== undefined) return idle;
-    if (this.#open < this.#options.maxConnections) return this.#dial(redialAfterMs);
-    return this.#enqueue(signal);
+    if (idle !== undefined) return this.#handOut(idle, slow);
+    if (this.#open >= this.#options.maxConnections) return this.#enqueue(signal, slow);
+    if (slow) this.#slowInUse += 1;
+    try {
+      return this.#holdFor(await this.#dial(redialAfterMs), slow);
+    } catch (err) {
+      if (slow) this.#slowInUse -= 1;
+      throw err;
+    }
   }
 
   /** Hands a session back. `reusable: false` closes it (it failed or may carry changed state). */
   release(session: S, reusable: boolean): void {
+    if (this.#heldBySlow.delete(session)) this.#slowInUse -= 1;
     if (this.#closed || !reusable || !this.#factory.usable(session)) {
       this.#discard(session);
       this.#pump();
       return;
     }
-    for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
-      if (waiter.resolve(session)) return;
+    for (let waiter = this.#nextWaiter(); waiter !== undefined; waiter = this.#nextWaiter()) {
+      if (waiter.resolve(this.#handOut(session, waiter.slow))) return;
+      this.#giveBack(session, waiter.slow);
     }
     const timer = setTimeout(() => {
       const index = this.#idle.findIndex((entry) => entry.session === session);
@@ -114,6 +134,33 @@ export class ConnectionPool<S> {
     }
     if (this.#open > 0) await new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
     await Promise.all(this.#closing);
+  }
+
+  /** A slow caller may take a connection only while another one stays free for quick queries. */
+  #mayTake(slow: boolean): boolean {
+    return !slow || this.#options.maxConnections === 1 || this.#slowInUse < this.#options.maxConnections - 1;
+  }
+
+  /** The first waiter in line that may take a connection now, removed from the queue. */
+  #nextWaiter(): Waiter<S> | undefined {
+    const index = this.#waiters.findIndex((waiter) => this.#mayTake(waiter.slow));
+    return index < 0 ? undefined : this.#waiters.splice(index, 1)[0];
+  }
+
+  #handOut(session: S, slow: boolean): S {
+    if (slow) this.#slowInUse += 1;
+    return this.#holdFor(session, slow);
+  }
+
+  /** Records a session that a slow caller holds; its slot was counted when the caller was admitted. */
+  #holdFor(session: S, slow: boolean): S {
+    if (slow) this.#heldBySlow.add(session);
+    return session;
+  }
+
+  /** Undoes #handOut for a waiter that gave up in the meantime. */
+  #giveBack(session: S, slow: boolean): void {
+    if (slow && this.#heldBySlow.delete(session)) this.#slowInUse -= 1;
   }
 
   #takeIdle(): S | undefined {
@@ -153,7 +200,7 @@ export class ConnectionPool<S> {
     return session;
   }
 
-  #enqueue(signal: AbortSignal | undefined): Promise<S> {
+  #enqueue(signal: AbortSignal | undefined, slow: boolean): Promise<S> {
     return new Promise<S>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -174,6 +221,7 @@ export class ConnectionPool<S> {
         if (index >= 0) this.#waiters.splice(index, 1);
       };
       const waiter: Waiter<S> = {
+        slow,
         resolve: (session) => {
           if (settled) return false;
           remove();
@@ -191,14 +239,20 @@ export class ConnectionPool<S> {
     });
   }
 
-  /** A slot came free: dial on behalf of the first waiter. */
+  /** A slot came free: dial on behalf of the first waiter that may take it. */
   #pump(): void {
-    while (!this.#closed && this.#waiters.length > 0 && this.#open < this.#options.maxConnections) {
-      const waiter = this.#waiters.shift()!;
+    while (!this.#closed && this.#open < this.#options.maxConnections) {
+      const waiter = this.#nextWaiter();
+      if (waiter === undefined) return;
+      if (waiter.slow) this.#slowInUse += 1;
       // The waiter may time out while we dial for it; then the new session goes to the next one.
       this.#dial().then((session) => {
+        this.#holdFor(session, waiter.slow);
         if (!waiter.resolve(session)) this.release(session, true);
-      }, waiter.reject);
+      }, (error: ScalerError) => {
+        if (waiter.slow) this.#slowInUse -= 1;
+        waiter.reject(error);
+      });
     }
   }
 

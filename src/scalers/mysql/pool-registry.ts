@@ -2,7 +2,8 @@
 // trigger in the process, reference-counted by the scalers that lease it and closed when the last
 // one lets go. On top of each pool, single-flight: a query already running on that pool with the
 // same time limit is joined rather than run again, so 300 ScaledObjects with the same query cost
-// one query per polling interval.
+// one query per polling interval. A query whose last run took SLOW_QUERY_MS or more asks the pool
+// for a connection as a slow one, so slow queries cannot take the last free connection from quick ones.
 
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'mysql2';
@@ -60,6 +61,9 @@ export interface PoolLease {
   release(): Promise<void>;
 }
 
+/** A run this long marks its query slow until a later run is quicker. */
+export const SLOW_QUERY_MS = 250;
+
 interface PoolEntry {
   key: string;
   label: string;
@@ -69,6 +73,8 @@ interface PoolEntry {
   inFlight: Map<string, Promise<QueryOutcome>>;
   /** The newest successful result per query, stamped with when its run started. */
   recent: Map<string, RecentResult>;
+  /** How long each query's last run took, failed runs included; the key is its flight key. */
+  lastRunMs: Map<string, number>;
 }
 
 interface RecentResult {
@@ -152,7 +158,7 @@ function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): P
     close: closeSession,
     usable: (session) => !session.broken,
   }, options);
-  return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map() };
+  return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map(), lastRunMs: new Map() };
 }
 
 function joinOrRun(
@@ -174,7 +180,7 @@ function joinOrRun(
   if (flight === undefined) {
     // The shared run has no caller's signal: one caller giving up must not cancel it for the others.
     // It is bounded anyway by the acquire timeout and the query's time limit.
-    const started = runOnPool(entry, query, timeoutMs, maxAgeMs).then(
+    const started = runOnPool(entry, flightKey, query, timeoutMs, maxAgeMs).then(
       (outcome) => {
         remember(entry, flightKey, { startedAt: now, outcome, keepMs: Math.max(maxAgeMs, recent?.keepMs ?? 0) });
         return outcome;
@@ -199,17 +205,27 @@ function remember(entry: PoolEntry, flightKey: string, result: RecentResult): vo
   if (result.keepMs > 0) entry.recent.set(flightKey, result);
 }
 
-async function runOnPool(entry: PoolEntry, query: string, timeoutMs: number, pollingIntervalMs: number): Promise<QueryOutcome> {
+async function runOnPool(
+  entry: PoolEntry,
+  flightKey: string,
+  query: string,
+  timeoutMs: number,
+  pollingIntervalMs: number,
+): Promise<QueryOutcome> {
   const context: ErrorContext = { ...entry.context, query, queryTimeoutMs: timeoutMs };
+  const slow = (entry.lastRunMs.get(flightKey) ?? 0) >= SLOW_QUERY_MS;
   for (let attempt = 1; ; attempt += 1) {
     // A server that comes back is noticed within one polling interval, whatever the dial backoff says.
-    const session = await entry.pool.acquire(undefined, pollingIntervalMs > 0 ? pollingIntervalMs : Infinity);
+    const session = await entry.pool.acquire(undefined, pollingIntervalMs > 0 ? pollingIntervalMs : Infinity, slow);
     const reused = session.uses > 0;
+    const started = performance.now();
     try {
       const outcome = await runReadOnlyQuery(session, query, timeoutMs);
+      entry.lastRunMs.set(flightKey, performance.now() - started);
       entry.pool.release(session, !session.broken);
       return outcome;
     } catch (err) {
+      entry.lastRunMs.set(flightKey, performance.now() - started);
       entry.pool.release(session, !session.broken);
       // A pooled connection the server dropped while it sat idle (restart, wait_timeout) fails on
       // first use; that is not the query's fault, so try once more on a fresh connection.
