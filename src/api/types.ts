@@ -86,7 +86,8 @@ export interface ScaledObjectSpec {
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
-export type ConditionType = 'Ready' | 'Active' | 'Fallback' | 'Paused';
+/** LeastPrivilege is queryscaler's own: present once a trigger's database account could be audited. */
+export type ConditionType = 'Ready' | 'Active' | 'Fallback' | 'Paused' | 'LeastPrivilege';
 
 export interface Condition {
   type: ConditionType;

@@ -44,7 +44,17 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
       ...(first?.value !== undefined && { firstValue: first.value, readAt: first.readAt }),
       failures: outcome.readings.filter((r) => r.error).map((r) => `triggers[${r.triggerIndex}] (metric ${r.metricName}): ${r.error?.message ?? ''}`),
       allFailed,
+      accountAudits: outcome.readings.flatMap((r) => (r.accountAudit ? [{ trigger: `triggers[${r.triggerIndex}]`, audit: r.accountAudit }] : [])),
     };
+    // Grants stay as they are for as long as the pool lives: say it when it is first seen or changes,
+    // not every poll, so a steady object costs no API writes.
+    const warnedBefore = new Set((previous?.accountAudits ?? []).map(({ trigger, audit }) => `${trigger}: ${audit.excessMessage ?? ''}`));
+    for (const { trigger, audit } of state.activity.accountAudits ?? []) {
+      const message = `${trigger}: ${audit.excessMessage ?? ''}`;
+      if (audit.excessMessage !== undefined && !warnedBefore.has(message)) {
+        await context.events.record(involved(so), 'Warning', 'TriggerAccountExcessPrivileges', message);
+      }
+    }
     for (const reading of outcome.readings) {
       if (!reading.error) continue;
       await context.events.record(

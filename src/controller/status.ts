@@ -4,6 +4,7 @@
 // a poll every second does not become a status write every second.
 import type { Condition, ConditionStatus, ConditionType, ScaledObjectStatus, TriggerHealth } from '../api/types.js';
 import { toQuantity } from '../quantity.js';
+import type { AccountAudit } from '../scalers/scaler.js';
 
 export interface ConditionValue {
   status: ConditionStatus;
@@ -27,6 +28,8 @@ export interface ActivityInput {
   failures?: string[];
   /** Every trigger's latest read failed: nobody, the HPA included, knows the metric now. */
   allFailed?: boolean;
+  /** Audits of the triggers' database accounts that this poll could report, each with its trigger. */
+  accountAudits?: Array<{ trigger: string; audit: AccountAudit }>;
 }
 
 export const TRIGGER_ERROR_MESSAGE = 'Triggers defined in ScaledObject are not working correctly';
@@ -45,11 +48,12 @@ export interface StatusInput {
   currentReplicas?: number;
 }
 
-const CONDITION_ORDER: ConditionType[] = ['Ready', 'Active', 'Fallback', 'Paused'];
+/** KEDA's conditions, always present; LeastPrivilege follows them when there is something to say. */
+const CONDITION_ORDER = ['Ready', 'Active', 'Fallback', 'Paused'] as const;
 
 export function desiredStatus(input: StatusInput): ScaledObjectStatus {
   const { observed, now, activity } = input;
-  const wanted: Record<ConditionType, ConditionValue> = {
+  const wanted: Record<(typeof CONDITION_ORDER)[number], ConditionValue> = {
     Ready: readyWithTriggers(input.ready, activity),
     Active: activity
       ? activity.allFailed === true
@@ -76,6 +80,8 @@ export function desiredStatus(input: StatusInput): ScaledObjectStatus {
   const status: ScaledObjectStatus = {
     conditions: CONDITION_ORDER.map((type) => condition(type, wanted[type], observed, now)),
   };
+  const leastPrivilege = leastPrivilegeCondition(activity?.accountAudits) ?? kept(observed, 'LeastPrivilege');
+  if (leastPrivilege !== undefined) status.conditions!.push(condition('LeastPrivilege', leastPrivilege, observed, now));
 
   const target = input.target;
   if (target) {
@@ -140,6 +146,24 @@ function readyWithTriggers(ready: ConditionValue, activity: ActivityInput | unde
     return { status: 'False', reason: 'TriggerError', message: `${TRIGGER_ERROR_MESSAGE}: ${failures.join('; ')}` };
   }
   return { status: 'Unknown', reason: 'PartialTriggerError', message: `${PARTIAL_TRIGGER_ERROR_MESSAGE}: ${failures.join('; ')}` };
+}
+
+/**
+ * Whether every audited trigger account can only read. Absent until some trigger's account could
+ * be audited (a cron trigger has none): an object shows the condition only where it says something.
+ */
+function leastPrivilegeCondition(audits: ActivityInput['accountAudits']): ConditionValue | undefined {
+  if (audits === undefined || audits.length === 0) return undefined;
+  const excessive = audits.filter(({ audit }) => audit.excessMessage !== undefined);
+  if (excessive.length === 0) {
+    return { status: 'True', reason: 'SelectOnly', message: `The trigger accounts (${[...new Set(audits.map(({ audit }) => audit.account))].join(', ')}) can only read` };
+  }
+  return { status: 'False', reason: 'ExcessPrivileges', message: excessive.map(({ trigger, audit }) => `${trigger}: ${audit.excessMessage}`).join('; ') };
+}
+
+function kept(observed: ScaledObjectStatus | undefined, type: ConditionType): ConditionValue | undefined {
+  const found = observed?.conditions?.find((c) => c.type === type);
+  return found && { status: found.status, reason: found.reason ?? '', message: found.message ?? '' };
 }
 
 function pausedMessage(replicas: number | undefined): string {

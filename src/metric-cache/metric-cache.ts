@@ -251,7 +251,7 @@ export class MetricCache {
     if (!Number.isFinite(sample.value)) {
       return { ...base, active: false, error: { reason: 'BadResult', message: `scaler returned ${sample.value} for metric ${metricName}; a metric value must be a finite number` } };
     }
-    return { ...base, value: sample.value, active: result.active };
+    return { ...base, value: sample.value, active: result.active, ...(result.accountAudit && { accountAudit: result.accountAudit }) };
   }
 
   private readingFromError(entry: Entry, trigger: RegisteredTrigger, signal: AbortSignal, error: unknown): TriggerReading {

@@ -2,7 +2,7 @@
 // API (which serves their values to the HPA). Neither imports the other; both import this.
 
 import type { Fallback } from '../api/types.js';
-import type { MetricSpec, Scaler, ScalerFailureReason } from '../scalers/scaler.js';
+import type { AccountAudit, MetricSpec, Scaler, ScalerFailureReason } from '../scalers/scaler.js';
 
 export interface RegisteredTrigger {
   triggerIndex: number;
@@ -30,6 +30,8 @@ export interface TriggerReading {
   /** Consecutive failures, reset by the first success. */
   consecutiveFailures: number;
   readAt: Date;
+  /** What the trigger's database account may do, when the scaler could tell. */
+  accountAudit?: AccountAudit;
 }
 
 export interface PollOutcome {

@@ -42,6 +42,15 @@ export interface MetricsAndActivity {
   samples: MetricSample[];
   /** KEDA's activation: the value is above the trigger's activation threshold. */
   active: boolean;
+  /** What the account the trigger reads with may do, once the scaler could look. */
+  accountAudit?: AccountAudit;
+}
+
+export interface AccountAudit {
+  /** The account as the data source names it, e.g. 'root'@'%'. */
+  account: string;
+  /** Set when the account may do more than read: what, and how to get an account that cannot. */
+  excessMessage?: string;
 }
 
 export interface Scaler {

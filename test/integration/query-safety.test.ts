@@ -185,4 +185,21 @@ describe('trigger-query safety against MariaDB, as an account with ALL PRIVILEGE
     expect([quickValue, finished.indexOf('quick')]).to.deep.equal([7, 0]);
     expect(peak).to.be.at.most(4);
   });
+
+  it('audits the account on first connect: ALL PRIVILEGES is named with the GRANT for a SELECT-only account, SELECT alone is not', async () => {
+    const powerful = await scaler('SELECT 1').metricsAndActivity(AbortSignal.timeout(30_000));
+    const selectOnly = mysqlScalerType.parse({ ...input('SELECT 1'), metadata: { ...input('SELECT 1').metadata, username: VICTIM } });
+    const limited = mysqlScalerType.create(selectOnly, input('SELECT 1'));
+    opened.push(limited);
+    expect([powerful.accountAudit, (await limited.metricsAndActivity(AbortSignal.timeout(30_000))).accountAudit]).to.deep.equal([
+      {
+        account: `'${ATTACKER}'@'%'`,
+        excessMessage: `the MySQL account '${ATTACKER}'@'%' that the trigger uses holds more than SELECT: ALL PRIVILEGES ON *.*; ` +
+          "WITH GRANT OPTION ON *.*. A trigger query only reads: give it an account of its own that can do nothing else, e.g. " +
+          "CREATE USER 'queryscaler'@'%' IDENTIFIED BY '<password>'; GRANT SELECT ON `testdb`.* TO 'queryscaler'@'%'; " +
+          "and put that user and password in the TriggerAuthentication's Secret",
+      },
+      { account: `'${VICTIM}'@'%'` },
+    ]);
+  });
 });

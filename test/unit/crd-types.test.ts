@@ -168,7 +168,7 @@ const METRIC_TYPES = ['AverageValue', 'Value', 'Utilization'] as const;
 const AUTH_KINDS = ['TriggerAuthentication', 'ClusterTriggerAuthentication'] as const;
 const POLICY_TYPES = ['Pods', 'Percent'] as const;
 const SELECT_POLICIES = ['Max', 'Min', 'Disabled'] as const;
-const CONDITION_TYPES = ['Ready', 'Active', 'Fallback', 'Paused'] as const;
+const CONDITION_TYPES = ['Ready', 'Active', 'Fallback', 'Paused', 'LeastPrivilege'] as const;
 const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 const HEALTH_STATUSES = ['Happy', 'Failing'] as const;
 

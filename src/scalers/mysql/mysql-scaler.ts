@@ -5,6 +5,7 @@ import type { MetricsAndActivity, MetricSpec, Scaler, ScalerType } from '../scal
 import { parseMySqlConfig, type MySqlConfig } from './mysql-config.js';
 import { leasePool, type PoolLease } from './pool-registry.js';
 import { metricValueFromResult } from './query-result.js';
+import { excessPrivilegesMessage } from '../../query-safety/account-grants.js';
 
 export class MySqlScaler implements Scaler {
   readonly metricSpecs: readonly MetricSpec[];
@@ -24,7 +25,15 @@ export class MySqlScaler implements Scaler {
     const config = this.#config;
     const outcome = await this.#lease.query(config.query, config.queryTimeoutMs, signal, this.#maxResultAgeMs);
     const value = metricValueFromResult(outcome, config.query, config.nullAsZero);
-    return { samples: [{ metricName: config.metricName, value }], active: value > config.activationQueryValue };
+    const result: MetricsAndActivity = { samples: [{ metricName: config.metricName, value }], active: value > config.activationQueryValue };
+    const grants = this.#lease.accountGrants();
+    if (grants !== undefined) {
+      result.accountAudit = { account: grants.account };
+      if (grants.excess.length > 0) {
+        result.accountAudit.excessMessage = excessPrivilegesMessage(grants.account, config.target.database, grants.excess);
+      }
+    }
+    return result;
   }
 
   close(): Promise<void> {

@@ -13,7 +13,8 @@ import { ConnectionPool, type PoolStats } from './connection-pool.js';
 import { endpointLabel, type ConnectionTarget } from './dsn.js';
 import { isQueryTimeout, toScalerError, type ErrorContext } from './mysql-errors.js';
 import { queryForMessage, type QueryOutcome } from './query-result.js';
-import { closeSession, openSession, runReadOnlyQuery, type MySqlSession } from './query-runner.js';
+import { closeSession, openSession, readAccountGrants, runReadOnlyQuery, type MySqlSession } from './query-runner.js';
+import { excessPrivileges } from '../../query-safety/account-grants.js';
 import { mysql2Ssl, type TlsSettings } from './tls-settings.js';
 
 export interface MySqlPoolOptions {
@@ -57,8 +58,17 @@ export interface PoolLease {
    * returns the result of an identical query started less than `maxAgeMs` ago. Rejects with a ScalerError.
    */
   query(query: string, timeoutMs: number, signal: AbortSignal, maxAgeMs?: number): Promise<QueryOutcome>;
+  /** What the pool's account may do beyond SELECT, once its first connection could tell. */
+  accountGrants(): AccountGrants | undefined;
   /** Lets go of the pool; the last lease closes it. Safe to call twice. */
   release(): Promise<void>;
+}
+
+export interface AccountGrants {
+  /** 'user'@'host' as the server matched the login. */
+  account: string;
+  /** Privileges beyond SELECT, each as "PRIVILEGE ON object"; empty for a SELECT-only account. */
+  excess: string[];
 }
 
 /** A run this long marks its query slow until a later run is quicker. */
@@ -75,6 +85,8 @@ interface PoolEntry {
   recent: Map<string, RecentResult>;
   /** How long each query's last run took, failed runs included; the key is its flight key. */
   lastRunMs: Map<string, number>;
+  /** Read on the first connection that could read it; grants rarely change, and a new pool reads them again. */
+  account: { grants?: AccountGrants };
 }
 
 interface RecentResult {
@@ -108,6 +120,7 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
         return outcome;
       });
     },
+    accountGrants: () => leased.account.grants,
     async release() {
       if (released) return;
       released = true;
@@ -147,18 +160,29 @@ function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): P
   const ssl = mysql2Ssl(tls);
   if (ssl !== undefined) connection.ssl = ssl;
 
+  const account: PoolEntry['account'] = {};
   const pool = new ConnectionPool<MySqlSession>(label, {
     open: async () => {
+      let session: MySqlSession;
       try {
-        return await openSession(connection, options.connectTimeoutMs);
+        session = await openSession(connection, options.connectTimeoutMs);
       } catch (err) {
         throw toScalerError(err, context);
       }
+      if (account.grants === undefined) {
+        try {
+          const { account: name, lines } = await readAccountGrants(session, options.connectTimeoutMs);
+          account.grants = { account: name, excess: excessPrivileges(lines) };
+        } catch {
+          // Not knowing the grants leaves the audit for the next connection; the session may still serve.
+        }
+      }
+      return session;
     },
     close: closeSession,
     usable: (session) => !session.broken,
   }, options);
-  return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map(), lastRunMs: new Map() };
+  return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map(), lastRunMs: new Map(), account };
 }
 
 function joinOrRun(

@@ -149,3 +149,18 @@ function withDeadline<T>(work: Promise<T>, ms: number, session: MySqlSession): P
   work.catch(() => undefined);
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
+
+/** The session's account and its SHOW GRANTS lines, for the audit of what a trigger account may do. */
+export async function readAccountGrants(session: MySqlSession, timeoutMs: number): Promise<{ account: string; lines: string[] }> {
+  const read = async () => {
+    const [user] = await session.connection.query<mysql.RowDataPacket[]>({ sql: 'SELECT CURRENT_USER()', rowsAsArray: true });
+    const [grants] = await session.connection.query<mysql.RowDataPacket[]>({ sql: 'SHOW GRANTS', rowsAsArray: true });
+    const account = String((user[0] as unknown[] | undefined)?.[0] ?? '');
+    const at = account.lastIndexOf('@');
+    return {
+      account: at < 0 ? `'${account}'` : `'${account.slice(0, at)}'@'${account.slice(at + 1)}'`,
+      lines: (grants as unknown[][]).map((row) => String(row[0] ?? '')),
+    };
+  };
+  return withDeadline(read(), timeoutMs, session);
+}

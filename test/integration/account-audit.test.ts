@@ -1,0 +1,76 @@
+// The blog's keda.yaml connects as root: on the real kube-apiserver, the seed ScaledObject says so
+// with LeastPrivilege=False and one Warning Event that give the GRANT for a SELECT-only account,
+// while it keeps scaling (Ready=True).
+import { expect } from 'chai';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import type { Condition, ScaledObject } from '../../src/api/types.js';
+import { startController, type RunningController } from '../../src/controller/controller.js';
+import { KubeApi } from '../../src/controller/kube-api.js';
+import { MetricCache } from '../../src/metric-cache/metric-cache.js';
+import type { ControlPlane } from '../support/control-plane.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, installCrds, waitFor } from '../support/kube.js';
+import type { MariaDb } from '../support/mariadb.js';
+import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
+import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
+
+const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
+const SEED = 'mysql-scaledobject';
+
+describe('trigger account audit @integration', function () {
+  this.timeout(300_000);
+  let cp: ControlPlane;
+  let db: MariaDb;
+  let api: KubeApi;
+  let cache: MetricCache;
+  let controller: RunningController | undefined;
+  let ns: string;
+
+  before(async () => {
+    [cp, db] = await Promise.all([sharedControlPlane(), sharedMariaDb()]);
+    await installCrds(cp, CRDS);
+    await createSeedTable(db);
+    await setSeedRowCount(db, 12);
+    api = new KubeApi(cp.kubeConfig);
+    cache = new MetricCache();
+    ns = await createTestNamespace(cp, 'account-audit');
+    controller = await startController({
+      kubeConfig: cp.kubeConfig,
+      metricCache: cache,
+      logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      clusterTriggerAuthenticationNamespace: 'queryscaler',
+    });
+    await applyYaml(cp, toYaml(seedStatefulSetObjects()), ns);
+    await applyYaml(cp, toYaml(seedKedaObjects(db)), ns);
+  });
+
+  after(async () => {
+    await controller?.stop();
+    cache?.close();
+    api?.close();
+    if (cp && ns) await deleteTestNamespace(cp, ns);
+  });
+
+  it('names root\'s excess privileges in a LeastPrivilege=False condition and one Warning Event, and keeps scaling', async () => {
+    const condition = (so: ScaledObject, type: string): Condition | undefined => so.status?.conditions?.find((c) => c.type === type);
+    const so = await waitFor(async () => {
+      const current = await api.request<ScaledObject>('get', `/apis/keda.sh/v1alpha1/namespaces/${ns}/scaledobjects/${SEED}`);
+      return condition(current, 'LeastPrivilege') !== undefined ? current : undefined;
+    }, { what: 'the LeastPrivilege condition', timeoutMs: 60_000 });
+    // The test MariaDB's root may be matched as 'root'@'127.0.0.1', 'root'@'localhost' or 'root'@'%'.
+    const excess = /^triggers\[0\]: the MySQL account 'root'@'[^']+' that the trigger uses holds more than SELECT: ALL PRIVILEGES ON \*\.\*; WITH GRANT OPTION ON \*\.\*[;.] /;
+    const leastPrivilege = condition(so, 'LeastPrivilege');
+    expect([leastPrivilege?.status, leastPrivilege?.reason, condition(so, 'Ready')?.status]).to.deep.equal(['False', 'ExcessPrivileges', 'True']);
+    expect(leastPrivilege?.message).to.match(excess);
+    expect(leastPrivilege?.message).to.include("GRANT SELECT ON `testdb`.* TO 'queryscaler'@'%'");
+    expect(leastPrivilege?.message).not.to.include(db.rootPassword);
+
+    const events = await waitFor(async () => {
+      const list = await api.request<{ items: Array<{ type: string; reason: string; message: string }> }>('list', `/api/v1/namespaces/${ns}/events`,
+        { query: { fieldSelector: `involvedObject.name=${SEED}` } });
+      const audit = list.items.filter((e) => e.reason === 'TriggerAccountExcessPrivileges');
+      return audit.length > 0 ? audit : undefined;
+    }, { what: 'the TriggerAccountExcessPrivileges Event', timeoutMs: 30_000 });
+    expect(events.map((e) => [e.type, e.message])).to.deep.equal([['Warning', leastPrivilege?.message]]);
+  });
+});
