@@ -53,6 +53,10 @@ describe('externalMetricAnswer', () => {
       },
     });
   });
+  it('the largest DOUBLE a query can return is served as the largest quantity, not a 500', () => {
+    const answer = externalMetricAnswer({ kind: 'value', value: 1.7976931348623157e308, timestamp: at, fallback: false }, request, ['s0-mysql-testdb']);
+    expect([answer.code, (answer.body as { items: Array<{ value: string }> }).items[0]?.value]).to.deep.equal([200, '9223372036854775807m']);
+  });
   const failures = [
     {
       served: { kind: 'unknown-scaledobject' as const },
