@@ -205,8 +205,12 @@ export class ConnectionPool<S> {
       let settled = false;
       const timer = setTimeout(() => {
         remove();
+        const busy = slow
+          ? `pool of ${this.#options.maxConnections}, of which slow queries such as this one ` +
+            `share ${this.#options.maxConnections - 1}, all busy with other slow queries`
+          : `pool of ${this.#options.maxConnections}, all busy with other queries`;
         reject(new ScalerError('PoolExhausted', `no MySQL connection to ${this.#label} became free within ` +
-          `${formatSeconds(this.#options.acquireTimeoutMs)} (pool of ${this.#options.maxConnections}, all busy with other queries): ` +
+          `${formatSeconds(this.#options.acquireTimeoutMs)} (${busy}): ` +
           "make the queries faster, poll less often, or raise queryscaler's MySQL pool size"));
       }, this.#options.acquireTimeoutMs);
       const onAbort = () => {

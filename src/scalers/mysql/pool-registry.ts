@@ -2,7 +2,7 @@
 // trigger in the process, reference-counted by the scalers that lease it and closed when the last
 // one lets go. On top of each pool, single-flight: a query already running on that pool with the
 // same time limit is joined rather than run again, so 300 ScaledObjects with the same query cost
-// one query per polling interval. A query whose last run took SLOW_QUERY_MS or more asks the pool
+// one query per polling interval. A query whose last run took slowQueryMs or more asks the pool
 // for a connection as a slow one, so slow queries cannot take the last free connection from quick ones.
 
 import { createHash } from 'node:crypto';
@@ -26,6 +26,8 @@ export interface MySqlPoolOptions {
   /** TCP connect + handshake + session setup. */
   connectTimeoutMs: number;
   backoff: BackoffOptions;
+  /** A run this long marks its query slow until a later run is quicker (Infinity: no query is ever slow). */
+  slowQueryMs: number;
 }
 
 export const DEFAULT_MYSQL_POOL_OPTIONS: Readonly<MySqlPoolOptions> = {
@@ -34,6 +36,7 @@ export const DEFAULT_MYSQL_POOL_OPTIONS: Readonly<MySqlPoolOptions> = {
   idleTimeoutMs: 60_000,
   connectTimeoutMs: 5_000,
   backoff: DEFAULT_BACKOFF,
+  slowQueryMs: 250,
 };
 
 let poolOptions: MySqlPoolOptions = { ...DEFAULT_MYSQL_POOL_OPTIONS };
@@ -71,9 +74,6 @@ export interface AccountGrants {
   excess: string[];
 }
 
-/** A run this long marks its query slow until a later run is quicker. */
-export const SLOW_QUERY_MS = 250;
-
 interface PoolEntry {
   key: string;
   label: string;
@@ -87,6 +87,7 @@ interface PoolEntry {
   lastRunMs: Map<string, number>;
   /** Read on the first connection that could read it; grants rarely change, and a new pool reads them again. */
   account: { grants?: AccountGrants };
+  slowQueryMs: number;
 }
 
 interface RecentResult {
@@ -182,7 +183,8 @@ function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): P
     close: closeSession,
     usable: (session) => !session.broken,
   }, options);
-  return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map(), lastRunMs: new Map(), account };
+  return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map(), lastRunMs: new Map(), account,
+    slowQueryMs: options.slowQueryMs };
 }
 
 function joinOrRun(
@@ -237,7 +239,7 @@ async function runOnPool(
   pollingIntervalMs: number,
 ): Promise<QueryOutcome> {
   const context: ErrorContext = { ...entry.context, query, queryTimeoutMs: timeoutMs };
-  const slow = (entry.lastRunMs.get(flightKey) ?? 0) >= SLOW_QUERY_MS;
+  const slow = (entry.lastRunMs.get(flightKey) ?? 0) >= entry.slowQueryMs;
   for (let attempt = 1; ; attempt += 1) {
     // A server that comes back is noticed within one polling interval, whatever the dial backoff says.
     const session = await entry.pool.acquire(undefined, pollingIntervalMs > 0 ? pollingIntervalMs : Infinity, slow);
