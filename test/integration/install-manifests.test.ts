@@ -113,7 +113,7 @@ describe('kubectl apply -k manifests/ @integration', function () {
     await deleteTestNamespace(cp, namespace);
   });
 
-  it('says which RBAC rule is missing when the target is a custom resource the ClusterRole cannot read', async () => {
+  it('says which RBAC rule is missing when the target is a custom resource the ClusterRole cannot scale', async () => {
     const namespace = await createTestNamespace(cp, 'widget');
     await applyYaml(cp, WIDGET_CRD);
     await waitFor(async () => (await kubectl(cp, ['get', 'widgets', '-n', namespace])).code === 0, { what: 'the Widget CRD to be served' });
@@ -132,7 +132,7 @@ describe('kubectl apply -k manifests/ @integration', function () {
     }, { what: 'Ready=False with reason Forbidden', timeoutMs: 30_000 });
     expect(forbidden.status).to.equal('False');
     expect(forbidden.message).to.match(
-      /^get \/apis\/example\.com\/v1\/namespaces\/widget-[0-9a-f]+\/widgets\/w: 403 Forbidden: .*cannot get resource "widgets" in API group "example\.com".*\. Grant queryscaler's ServiceAccount that verb on that resource \(a rule in the queryscaler ClusterRole\)$/,
+      /^get \/apis\/example\.com\/v1\/namespaces\/widget-[0-9a-f]+\/widgets\/w\/scale: 403 Forbidden: .*cannot get resource "widgets\/scale" in API group "example\.com".*\. Grant queryscaler's ServiceAccount that verb on that resource \(a rule in the queryscaler ClusterRole\)$/,
     );
 
     // The fix the message names heals it, without a restart.
@@ -176,6 +176,9 @@ rules:
   - apiGroups: [example.com]
     resources: [widgets]
     verbs: [get]
+  - apiGroups: [example.com]
+    resources: [widgets/scale]
+    verbs: [get, patch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
