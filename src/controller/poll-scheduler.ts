@@ -36,6 +36,8 @@ interface Schedule {
   /** Ideal start of the next poll, on the performance.now() clock. */
   nextAt: number;
   timer?: NodeJS.Timeout;
+  /** A one-off poll asked for by pollAt, between two ticks. */
+  extraTimer?: NodeJS.Timeout;
   inFlight?: { controller: AbortController; settled: Promise<void> };
 }
 
@@ -84,7 +86,24 @@ export class PollScheduler {
     this.arm(entry);
   }
 
-  /** Stops polling `key` and aborts its in-flight poll (which may still be settling). */
+  /**
+   * One extra poll of `key` in `delayMs`, for a decision that falls due between two ticks (the end
+   * of a cooldown), so it is acted on then rather than up to an interval later. Not armed when the
+   * next regular tick comes first (that tick decides, and may ask again); skipped when a poll is
+   * running at that moment. A later call replaces an earlier one.
+   */
+  pollAt(key: string, delayMs: number): void {
+    const entry = this.schedules.get(key);
+    if (entry?.active !== true) return;
+    clearTimeout(entry.extraTimer);
+    entry.extraTimer = undefined;
+    if (performance.now() + delayMs >= entry.nextAt) return;
+    entry.extraTimer = setTimeout(() => {
+      entry.extraTimer = undefined;
+      if (entry.active && entry.inFlight === undefined) this.run(entry);
+    }, Math.max(0, delayMs));
+  }
+
   /**
    * Stops polling `key` and aborts a poll in flight. The promise settles once that poll has: a
    * caller about to write /scale itself (pause, restore on delete) awaits it, so a poll that was
@@ -96,6 +115,7 @@ export class PollScheduler {
     if (entry.active) {
       entry.active = false;
       clearTimeout(entry.timer);
+      clearTimeout(entry.extraTimer);
       entry.timer = undefined;
       if (entry.inFlight === undefined) this.schedules.delete(key);
       else entry.inFlight.controller.abort(abortError(`poll of ${key} was unscheduled`));
@@ -121,6 +141,7 @@ export class PollScheduler {
     for (const entry of this.schedules.values()) {
       entry.active = false;
       clearTimeout(entry.timer);
+      clearTimeout(entry.extraTimer);
       entry.timer = undefined;
       if (entry.inFlight !== undefined) {
         entry.inFlight.controller.abort(abortError('poll scheduler stopped'));

@@ -16,6 +16,9 @@ import { scalingSettings } from '../api/defaults.js';
  */
 export const SCALE_MEMORY_MS = 60_000;
 
+/** How long after a cooldown's end the extra poll runs: past the instant, which still waits. */
+const COOLDOWN_RECHECK_SLACK_MS = 5;
+
 const SCALE_EVENT_REASONS: Record<string, string> = {
   Activated: 'KEDAScaleTargetActivated',
   CooledDown: 'KEDAScaleTargetDeactivated',
@@ -29,11 +32,14 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
   const so = context.caches.scaledObjects.get(namespace, name);
   if (!state?.target || !so || state.paused.paused || so.metadata.deletionTimestamp) return;
   try {
+    // Activity is what the data said when the poll began, not when the answer arrived: cooldown
+    // counts from there, as KEDA's does from its poll, so a read's latency does not delay scale-in.
+    const startedAt = context.now();
     const outcome = await context.metricCache.poll(namespace, name, signal);
     if (!outcome) return;
     const now = context.now();
     const previous = state.activity;
-    const lastSeenActive = outcome.active ? now : (previous?.lastSeenActive ?? lastActiveFromStatus(so.status, now));
+    const lastSeenActive = outcome.active ? startedAt : (previous?.lastSeenActive ?? lastActiveFromStatus(so.status, now));
     const first = outcome.readings[0];
     const allFailed = outcome.readings.length > 0 && outcome.readings.every((r) => r.error !== undefined);
     state.activity = {
@@ -90,6 +96,10 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
     if (decision.action === 'scale') {
       scale = await context.targets.getScale(target, signal);
       decision = decide(scale.replicas);
+    }
+    if (decision.action === 'none' && decision.coolingDownUntil !== undefined) {
+      // Due before the next tick, perhaps: come back then (a few ms after, as the comparison is strict).
+      context.polls.pollAt(key, decision.coolingDownUntil.getTime() - now.getTime() + COOLDOWN_RECHECK_SLACK_MS);
     }
     if (decision.action === 'scale') {
       await context.targets.setReplicas(target, decision.to, signal);

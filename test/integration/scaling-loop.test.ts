@@ -304,6 +304,32 @@ spec:
     expect(deactivated.some((m) => /^Scaled down from 1 to 0: no trigger has been active since \S+Z and cooldownPeriod 2s has passed; scaling in to minReplicaCount 0; trigger 0 \(mysql, metric s0-mysql-loop_[0-9a-f]+\) read 0$/.test(m)), deactivated.join('\n')).to.equal(true);
   });
 
+  it('scales to zero at lastActiveTime + cooldownPeriod, within a second, with the cooldown a multiple of the interval', async () => {
+    const ns = await namespace();
+    const rows = await table();
+    await statefulSet(ns, 'mycluster', 1);
+    await insertRows(rows, 6);
+    await scaledObject(ns, { minReplicaCount: 0, pollingInterval: 2, cooldownPeriod: 4, triggers: [mysqlTrigger(rows)] });
+    await waitFor(async () => (await condition(ns, 'Active'))?.status === 'True', { what: 'Active=True', timeoutMs: SCALE_TIMEOUT_MS });
+
+    await db.query(`DELETE FROM ${rows}`);
+    let zeroAt = 0;
+    await waitFor(async () => {
+      if ((await replicas(ns)) !== 0) return false;
+      zeroAt = Date.now();
+      return true;
+    }, { what: 'StatefulSet at 0 replicas', timeoutMs: SCALE_TIMEOUT_MS, intervalMs: 50 });
+    const so = (await cp.kubeConfig.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+      group: 'keda.sh', version: 'v1alpha1', namespace: ns, plural: 'scaledobjects', name: SO_NAME,
+    })) as { status?: { lastActiveTime?: string } };
+    const due = new Date(so.status?.lastActiveTime ?? 0).getTime() + 4_000;
+    const late = zeroAt - due;
+    console.log(`      scaled to zero ${late} ms after lastActiveTime + cooldownPeriod (poll 2 s, cooldown 4 s)`);
+    // Before: a poll's lastActiveTime was taken after its query and compared strictly, so the scale-in
+    // usually waited for the poll after the due one, a whole interval (2 s) late.
+    expect(late).to.be.within(0, 1_000);
+  });
+
   it('idleReplicaCount: idles at 0, activates to minReplicaCount, idles again', async () => {
     const ns = await namespace();
     const rows = await table();

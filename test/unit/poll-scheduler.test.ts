@@ -41,6 +41,24 @@ describe('PollScheduler', () => {
     await Promise.all(schedulers.splice(0).map((s) => s.stop()));
   });
 
+  it('runs one extra poll when pollAt asks for one before the next tick, and none when the tick comes first', async () => {
+    const starts: number[] = [];
+    const s = scheduler({ random: () => 0 });
+    const t0 = performance.now();
+    s.schedule('ns/a', 300, async () => {
+      starts.push(performance.now() - t0);
+    });
+    await sleep(20);
+    s.pollAt('ns/a', 100);
+    s.pollAt('ns/b', 10); // not scheduled: nothing happens
+    await sleep(200);
+    s.pollAt('ns/a', 1_000); // past the next tick (at 300 ms): that tick decides
+    await sleep(200);
+    expect(starts.length).to.equal(3);
+    expect(starts[1]).to.be.within(120 - EARLY_MS, 200);
+    expect(starts[2]).to.be.within(300 - EARLY_MS, 380);
+  });
+
   it('polls at a fixed rate against the ideal time, without drift', async () => {
     const starts: number[] = [];
     const s = scheduler({ random: () => 0 });
