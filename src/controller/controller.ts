@@ -3,7 +3,7 @@
 // reverses the order: no new events, no new reconciles, no polls, then scalers and sockets closed.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { FINALIZER, SCALED_OBJECT_LABEL, type ScaledObject, type TriggerAuthentication } from '../api/types.js';
+import { FINALIZER, SCALED_OBJECT_LABEL, type ScaledObject, type ScaleTargetRef, type TriggerAuthentication } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
 import type { ConfigMapObject, ControllerContext, SecretObject } from './context.js';
 import type { Reference } from './credentials.js';
@@ -16,6 +16,7 @@ import { PollScheduler } from './poll-scheduler.js';
 import { createReconcile } from './reconcile.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalerSets } from './scaler-set.js';
+import { sameTarget, targetIdentity } from './target-claims.js';
 import { WorkQueue, type ReconcileFn } from './work-queue.js';
 
 export interface ControllerOptions {
@@ -79,8 +80,15 @@ export async function startController(options: ControllerOptions): Promise<Runni
         if (state && state.uid === so.metadata.uid) state.observedStatus = so.status;
         // Our own status writes come back as events too; only what the user changes matters here.
         if (!previous || userVisibleChange(previous, so)) enqueue(key);
+        // Moved to another target: whoever waited behind it on the old one may own that now.
+        if (previous?.spec?.scaleTargetRef !== undefined && JSON.stringify(previous.spec.scaleTargetRef) !== JSON.stringify(so.spec?.scaleTargetRef)) {
+          enqueueTargeting(so.metadata.namespace, previous.spec.scaleTargetRef);
+        }
       },
-      onDelete: (so) => enqueue(`${so.metadata.namespace}/${so.metadata.name}`),
+      onDelete: (so) => {
+        enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
+        if (so.spec?.scaleTargetRef !== undefined) enqueueTargeting(so.metadata.namespace, so.spec.scaleTargetRef);
+      },
     }),
     triggerAuthentications: informer<TriggerAuthentication & KubeObject>('/apis/keda.sh/v1alpha1/triggerauthentications', {
       onChange: (ta) => enqueueReferencing(`TriggerAuthentication/${ta.metadata.namespace}/${ta.metadata.name}`),
@@ -102,19 +110,37 @@ export async function startController(options: ControllerOptions): Promise<Runni
       },
       onDelete: (c) => enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`),
     }),
+    // Every HPA, not only ours: one that queryscaler does not manage on a ScaledObject's target is a conflict.
     hpas: informer<HorizontalPodAutoscaler & KubeObject & { metadata: { generation?: number } }>('/apis/autoscaling/v2/horizontalpodautoscalers', {
-      labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}`,
       // The HPA controller rewrites status every sync; only spec, labels and owners are ours to guard.
       onChange: (hpa, previous) => {
+        if (hpa.metadata.labels?.['app.kubernetes.io/managed-by'] !== MANAGED_BY) {
+          if (!previous || JSON.stringify(previous.spec?.scaleTargetRef) !== JSON.stringify(hpa.spec?.scaleTargetRef)) {
+            if (previous?.spec?.scaleTargetRef) enqueueTargeting(hpa.metadata.namespace, previous.spec.scaleTargetRef);
+            if (hpa.spec?.scaleTargetRef) enqueueTargeting(hpa.metadata.namespace, hpa.spec.scaleTargetRef);
+          }
+          return;
+        }
         if (previous ? hpaOwnedPartsChanged(previous, hpa) : !isOwnEcho(hpa)) enqueueOwner(hpa);
       },
-      onDelete: (hpa) => enqueueOwner(hpa),
+      onDelete: (hpa) => {
+        enqueueOwner(hpa);
+        if (hpa.spec?.scaleTargetRef) enqueueTargeting(hpa.metadata.namespace, hpa.spec.scaleTargetRef);
+      },
     }),
   };
   /** The HPA a reconcile of its owner just created coming back: nothing to look at (300 objects, 600 GETs saved). */
   function isOwnEcho(hpa: HorizontalPodAutoscaler): boolean {
     const owner = hpa.metadata.labels?.[SCALED_OBJECT_LABEL];
     return owner !== undefined && states.get(`${hpa.metadata.namespace}/${owner}`)?.hpaName === hpa.metadata.name;
+  }
+  /** Every ScaledObject of `namespace` whose scaleTargetRef names the same target as `ref`. */
+  function enqueueTargeting(namespace: string | undefined, ref: Pick<ScaleTargetRef, 'apiVersion' | 'kind' | 'name'> | ScaleTargetRef): void {
+    const target = targetIdentity(ref);
+    for (const so of caches.scaledObjects.list()) {
+      if (so.metadata.namespace !== namespace || so.spec?.scaleTargetRef?.name === undefined) continue;
+      if (sameTarget(targetIdentity(so.spec.scaleTargetRef), target)) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
+    }
   }
   function enqueueOwner(hpa: HorizontalPodAutoscaler): void {
     const owner = hpa.metadata.labels?.[SCALED_OBJECT_LABEL];

@@ -50,26 +50,44 @@ export async function finalize(context: ControllerContext, key: string, so: Scal
       );
     }
   }
+  else await deleteHpa(context, so, signal);
   await removeFinalizer(context, so, signal);
   context.states.delete(key);
   context.references.delete(key);
   return {};
 }
 
-async function restore(context: ControllerContext, so: ScaledObject, original: number, signal: AbortSignal): Promise<'done' | 'waiting'> {
+/**
+ * Deletes the ScaledObject's HPA now rather than leaving it to the garbage collector, which can take
+ * tens of seconds: meanwhile a ScaledObject waiting for the target would put a second HPA on it.
+ * An HPA of that name that this ScaledObject does not own (one it was refused over) is left alone;
+ * then there is nothing to wait for and undefined is returned.
+ */
+async function deleteHpa(context: ControllerContext, so: ScaledObject, signal: AbortSignal): Promise<string | undefined> {
   const namespace = so.metadata.namespace ?? '';
-  const hpaPath = `/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers/${so.status?.hpaName ?? hpaName(so)}`;
+  const name = so.status?.hpaName ?? hpaName(so);
+  const cached = context.caches.hpas.get(namespace, name);
+  if (cached !== undefined && !(cached.metadata.ownerReferences ?? []).some((o) => o.uid === so.metadata.uid)) return undefined;
+  const hpaPath = `/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers/${name}`;
   try {
     await context.api.request('delete', hpaPath, { signal });
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
+  return hpaPath;
+}
+
+async function restore(context: ControllerContext, so: ScaledObject, original: number, signal: AbortSignal): Promise<'done' | 'waiting'> {
+  const namespace = so.metadata.namespace ?? '';
+  const hpaPath = await deleteHpa(context, so, signal);
   // Confirm with the server, not the cache: until the HPA is gone it may scale the target again.
-  try {
-    await context.api.request('get', hpaPath, { signal });
-    return 'waiting';
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
+  if (hpaPath !== undefined) {
+    try {
+      await context.api.request('get', hpaPath, { signal });
+      return 'waiting';
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
   }
   try {
     const target = await context.targets.resolve(so.spec.scaleTargetRef, namespace, signal);

@@ -25,7 +25,7 @@ import {
   type Lookup,
   type TargetDescription,
 } from './credentials.js';
-import { desiredHpa, hpaName, hpaNeedsUpdate, type HorizontalPodAutoscaler } from './desired-hpa.js';
+import { desiredHpa, hpaName, hpaNeedsUpdate, MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { ensureFinalizer, finalize } from './finalizer.js';
 import { guardRailWarnings } from './guard-rails.js';
 import { isConflict, isForbidden, isNotFound, type KubeApiError } from './kube-api.js';
@@ -33,6 +33,15 @@ import { pauseState } from './pause.js';
 import { pollOnce } from './poll.js';
 import { ScaleTargetError, type ResolvedTarget, type TargetObject } from './scale-target.js';
 import { parseTriggers, pollingIntervalMs, type ParsedTrigger, type ResolvedTriggerCredentials } from './scaler-set.js';
+import {
+  adoptedHpaName,
+  foreignHpa,
+  foreignHpaMessage,
+  ownerConflictMessage,
+  sameTarget,
+  targetIdentity,
+  targetOwner,
+} from './target-claims.js';
 import type { ReconcileResult } from './work-queue.js';
 import { scalingSettings } from '../api/defaults.js';
 
@@ -90,6 +99,9 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
   if (!validated.ok) throw new NotReady('ScaledObjectCheckFailed', formatProblems(validated.problems));
   const pause = pauseState(so.metadata.annotations);
   if (pause.kind === 'invalid') throw new NotReady('ScaledObjectCheckFailed', pause.message);
+  // Before anything about the target is read or remembered: a ScaledObject that may not scale it
+  // must not record an original replica count that its deletion would then "restore".
+  await refuseSharedTarget(context, so, signal);
 
   const target = await withTargetErrors(() => context.targets.resolve(so.spec.scaleTargetRef, namespace, signal));
   const scale = await withTargetErrors(() => context.targets.getScale(target, signal));
@@ -248,6 +260,34 @@ export function cacheLookup(context: ControllerContext): Lookup {
   };
 }
 
+/** Refuses a ScaledObject whose target another ScaledObject owns or a foreign HPA scales; its own HPAs go. */
+async function refuseSharedTarget(context: ControllerContext, so: ScaledObject, signal: AbortSignal): Promise<void> {
+  const namespace = so.metadata.namespace ?? '';
+  const identity = targetIdentity(so.spec.scaleTargetRef);
+  const owner = targetOwner(
+    context.caches.scaledObjects
+      .list()
+      .filter((other) => other.metadata.namespace === namespace && other.spec?.scaleTargetRef?.name !== undefined &&
+        sameTarget(targetIdentity(other.spec.scaleTargetRef), identity))
+      .map((other) => ({ name: other.metadata.name, ...(other.metadata.creationTimestamp !== undefined && { creationTimestamp: other.metadata.creationTimestamp }) })),
+  );
+  let conflict: string | undefined;
+  if (owner !== undefined && owner.name !== so.metadata.name) {
+    conflict = ownerConflictMessage(identity, namespace, owner);
+  } else {
+    const hpas = context.caches.hpas
+      .list()
+      .filter((hpa) => hpa.metadata.namespace === namespace && hpa.spec?.scaleTargetRef?.name !== undefined)
+      .map((hpa) => ({ name: hpa.metadata.name, managedByQueryscaler: hpa.metadata.labels?.['app.kubernetes.io/managed-by'] === MANAGED_BY,
+        target: targetIdentity(hpa.spec.scaleTargetRef) }));
+    const foreign = foreignHpa(hpas, identity, adoptedHpaName(so.metadata.annotations, so.spec.advanced?.horizontalPodAutoscalerConfig?.name));
+    if (foreign !== undefined) conflict = foreignHpaMessage(identity, namespace, foreign);
+  }
+  if (conflict === undefined) return;
+  await deleteOwnedHpas(context, so, undefined, signal);
+  throw new NotReady('ScaleTargetConflict', conflict);
+}
+
 async function ensureHpa(context: ControllerContext, so: ScaledObject, desired: HorizontalPodAutoscaler, signal: AbortSignal): Promise<void> {
   const namespace = desired.metadata.namespace;
   const collection = `/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers`;
@@ -266,7 +306,9 @@ async function ensureHpa(context: ControllerContext, so: ScaledObject, desired: 
   const owners = observed.metadata.ownerReferences ?? [];
   const ownedByOther = owners.some((o) => o.controller === true && !(o.kind === 'ScaledObject' && o.name === so.metadata.name));
   const ours = observed.metadata.labels?.['app.kubernetes.io/managed-by'] === 'queryscaler';
-  if (ownedByOther || (!ours && !owners.some((o) => o.uid === so.metadata.uid))) {
+  // KEDA's transfer-hpa-ownership: the user asks this ScaledObject to take the named HPA over.
+  const adopted = adoptedHpaName(so.metadata.annotations, so.spec.advanced?.horizontalPodAutoscalerConfig?.name) === observed.metadata.name;
+  if (!adopted && (ownedByOther || (!ours && !owners.some((o) => o.uid === so.metadata.uid)))) {
     throw new NotReady(
       'HPAConflict',
       `HorizontalPodAutoscaler ${namespace}/${desired.metadata.name} already exists and is not managed by this ScaledObject. ` +

@@ -2,6 +2,7 @@
 // real MariaDB: the seed manifests become the HPA KEDA would make; each kind of bad input gets its
 // own condition and Event while a healthy ScaledObject beside it is untouched; fixes heal without a
 // restart; hand edits are undone; a Secret change and an API server restart are lived through.
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -58,12 +59,26 @@ describe('controller @integration', function () {
     return seedKedaObjects(db).find((o) => o.kind === 'ScaledObject') as unknown as ScaledObject;
   }
 
-  /** A copy of the seed ScaledObject under another name, changed by `change`. */
+  /** A copy of the seed StatefulSet under another name, with pods of its own (a target takes one ScaledObject). */
+  function statefulSetCopy(name: string): KubernetesObject {
+    const copy = structuredClone(seedStatefulSetObjects().find((o) => o.kind === 'StatefulSet')!) as KubernetesObject & {
+      spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } };
+    };
+    copy.metadata = { ...copy.metadata, name };
+    const instance = `mysql-innodbcluster-${name}`;
+    copy.metadata.labels = { ...copy.metadata.labels, 'app.kubernetes.io/instance': instance };
+    copy.spec.selector.matchLabels['app.kubernetes.io/instance'] = instance;
+    copy.spec.template.metadata.labels['app.kubernetes.io/instance'] = instance;
+    return copy;
+  }
+
+  /** A copy of the seed ScaledObject under another name, on a StatefulSet `<name>-target` of its own, changed by `change`. */
   function variant(name: string, change: (so: ScaledObject) => void): string {
     const so = structuredClone(seedScaledObject());
     so.metadata = { name };
+    so.spec.scaleTargetRef.name = `${name}-target`;
     change(so);
-    return toYaml([so as never]);
+    return toYaml([statefulSetCopy(`${name}-target`), so as never]);
   }
 
   async function waitForReady(name: string, status: 'True' | 'False', what = `ScaledObject ${name} Ready=${status}`): Promise<Condition> {
@@ -237,7 +252,7 @@ describe('controller @integration', function () {
         change: (so) => (so.spec.scaleTargetRef.envSourceContainerName = '.spec.template.spec.containers[0]'),
         reason: 'TriggerAuthenticationFailed',
         message: () =>
-          `scaleTargetRef.envSourceContainerName: StatefulSet ${ns}/mycluster has no container named ".spec.template.spec.containers[0]"; ` +
+          `scaleTargetRef.envSourceContainerName: StatefulSet ${ns}/wrong-container-target has no container named ".spec.template.spec.containers[0]"; ` +
           'its containers are: sidecar, mysql. Set envSourceContainerName to one of them (or leave it out to use the first).',
       },
       {
@@ -310,8 +325,8 @@ describe('controller @integration', function () {
     });
 
     it('heals when the target appears under the name asked for', async () => {
-      await applyYaml(cp, toYaml([{ ...seedScaledObject(), metadata: { name: 'no-target' }, spec: { ...seedScaledObject().spec } } as never]), ns);
-      const condition = await waitForReady('no-target', 'True', 'no-target Ready after its spec points at mycluster');
+      await applyYaml(cp, toYaml([statefulSetCopy('ghost')]), ns);
+      const condition = await waitForReady('no-target', 'True', 'no-target Ready once StatefulSet ghost exists');
       expect(condition.message?.startsWith(READY_MESSAGE)).to.equal(true);
     });
   });

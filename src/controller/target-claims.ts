@@ -1,0 +1,74 @@
+// One autoscaler per scale target. Two HPAs on one workload make the HPA controller give up
+// (AmbiguousSelector) while each ScaledObject would still look healthy, so exactly one ScaledObject
+// may own a target: the oldest by creationTimestamp, then by name. Both are fixed once an object
+// exists, so every replica of queryscaler and every restart decides the same. Any other
+// ScaledObject on the target is refused with the owner's name, and so is every ScaledObject on a
+// target that an HPA queryscaler does not manage already scales, unless it adopts that HPA with
+// KEDA's annotation `scaledobject.keda.sh/transfer-hpa-ownership: "true"` and
+// `advanced.horizontalPodAutoscalerConfig.name` naming it. Pure.
+
+import type { ScaleTargetRef } from '../api/types.js';
+
+export const TRANSFER_HPA_OWNERSHIP_ANNOTATION = 'scaledobject.keda.sh/transfer-hpa-ownership';
+
+/** A scale target as the API identifies it: the version does not matter, the group does. */
+export interface TargetIdentity {
+  group: string;
+  kind: string;
+  name: string;
+}
+
+/** scaleTargetRef with KEDA's defaults (apps/v1 Deployment). */
+export function targetIdentity(ref: Pick<ScaleTargetRef, 'apiVersion' | 'kind' | 'name'>): TargetIdentity {
+  const apiVersion = ref.apiVersion ?? 'apps/v1';
+  const slash = apiVersion.indexOf('/');
+  return { group: slash < 0 ? '' : apiVersion.slice(0, slash), kind: ref.kind ?? 'Deployment', name: ref.name };
+}
+
+export function sameTarget(a: TargetIdentity, b: TargetIdentity): boolean {
+  return a.group === b.group && a.kind === b.kind && a.name === b.name;
+}
+
+export interface Claimant {
+  name: string;
+  creationTimestamp?: string;
+}
+
+/** The ScaledObject that owns a target among those (of one namespace) that name it. */
+export function targetOwner(claimants: readonly Claimant[]): Claimant | undefined {
+  const created = (c: Claimant) => (c.creationTimestamp === undefined ? Infinity : new Date(c.creationTimestamp).getTime());
+  return [...claimants].sort((a, b) => created(a) - created(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))[0];
+}
+
+export function ownerConflictMessage(target: TargetIdentity, namespace: string, owner: Claimant): string {
+  return `${target.kind} ${namespace}/${target.name} is already scaled by ScaledObject ${owner.name}, created earlier` +
+    `${owner.creationTimestamp === undefined ? '' : ` (${owner.creationTimestamp})`}; a scale target takes one ScaledObject: ` +
+    `delete this one, or move its triggers into ${owner.name}`;
+}
+
+export interface HpaOnTarget {
+  name: string;
+  managedByQueryscaler: boolean;
+  target: TargetIdentity;
+}
+
+/**
+ * The first HPA not managed by queryscaler that scales `target`, leaving out the one this
+ * ScaledObject adopts (`adopt`: the HPA named by horizontalPodAutoscalerConfig.name when the
+ * transfer annotation is "true").
+ */
+export function foreignHpa(hpas: readonly HpaOnTarget[], target: TargetIdentity, adopt: string | undefined): HpaOnTarget | undefined {
+  return hpas.find((hpa) => !hpa.managedByQueryscaler && hpa.name !== adopt && sameTarget(hpa.target, target));
+}
+
+export function foreignHpaMessage(target: TargetIdentity, namespace: string, hpa: HpaOnTarget): string {
+  return `${target.kind} ${namespace}/${target.name} is already scaled by HorizontalPodAutoscaler ${namespace}/${hpa.name}, ` +
+    'which queryscaler does not manage, and two autoscalers on one target make the HPA controller stop scaling it: ' +
+    `delete that HPA, or let this ScaledObject take it over with the annotation ${TRANSFER_HPA_OWNERSHIP_ANNOTATION}: "true" ` +
+    `and spec.advanced.horizontalPodAutoscalerConfig.name: ${hpa.name}`;
+}
+
+/** The HPA name this ScaledObject adopts, when it asks to. */
+export function adoptedHpaName(annotations: Readonly<Record<string, string>> | undefined, configuredName: string | undefined): string | undefined {
+  return annotations?.[TRANSFER_HPA_OWNERSHIP_ANNOTATION] === 'true' ? configuredName : undefined;
+}

@@ -1,0 +1,145 @@
+// One autoscaler per scale target, on the real kube-apiserver and HPA controller: a second
+// ScaledObject on a StatefulSet is refused with the owner's name and leaves one HPA on it; it takes
+// over when the owner goes; a foreign HPA blocks a ScaledObject until KEDA's transfer annotation
+// lets it adopt that HPA. Cron triggers with an always-open window: no database involved.
+import { expect } from 'chai';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import type { Condition, ScaledObject } from '../../src/api/types.js';
+import { startController, type RunningController } from '../../src/controller/controller.js';
+import type { HorizontalPodAutoscaler } from '../../src/controller/desired-hpa.js';
+import { KubeApi } from '../../src/controller/kube-api.js';
+import { MetricCache } from '../../src/metric-cache/metric-cache.js';
+import type { ControlPlane } from '../support/control-plane.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, installCrds, waitFor } from '../support/kube.js';
+import { sharedControlPlane } from '../support/shared.js';
+
+const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
+
+function statefulSet(name: string): string {
+  return `
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: ${name} }
+spec:
+  replicas: 1
+  serviceName: ${name}
+  selector: { matchLabels: { app: ${name} } }
+  template:
+    metadata: { labels: { app: ${name} } }
+    spec: { containers: [{ name: main, image: registry.invalid/never-pulled:1 }] }
+`;
+}
+
+function scaledObject(name: string, target: string, extra: { annotations?: Record<string, string>; hpaName?: string } = {}): string {
+  return JSON.stringify({
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name, ...(extra.annotations && { annotations: extra.annotations }) },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: target },
+      pollingInterval: 1,
+      minReplicaCount: 1,
+      maxReplicaCount: 3,
+      ...(extra.hpaName && { advanced: { horizontalPodAutoscalerConfig: { name: extra.hpaName } } }),
+      triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 0 1 1 *', end: '59 23 31 12 *', desiredReplicas: '2' } }],
+    },
+  });
+}
+
+describe('one autoscaler per scale target @integration', function () {
+  this.timeout(300_000);
+  let cp: ControlPlane;
+  let api: KubeApi;
+  let cache: MetricCache;
+  let controller: RunningController | undefined;
+  let ns: string;
+
+  const getSo = (name: string) => api.request<ScaledObject>('get', `/apis/keda.sh/v1alpha1/namespaces/${ns}/scaledobjects/${name}`);
+  const ready = async (name: string): Promise<Condition | undefined> => (await getSo(name)).status?.conditions?.find((c) => c.type === 'Ready');
+  const waitForReady = (name: string, status: 'True' | 'False') =>
+    waitFor(async () => {
+      const condition = await ready(name);
+      return condition?.status === status ? condition : undefined;
+    }, { what: `${name} Ready=${status}`, timeoutMs: 60_000 });
+  /** Names of the HPAs in the namespace that scale `target`. */
+  const hpasOn = async (target: string): Promise<string[]> =>
+    (await api.request<{ items: HorizontalPodAutoscaler[] }>('list', `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`)).items
+      .filter((h) => h.spec.scaleTargetRef.name === target)
+      .map((h) => h.metadata.name)
+      .sort();
+
+  before(async () => {
+    cp = await sharedControlPlane();
+    await installCrds(cp, CRDS);
+    api = new KubeApi(cp.kubeConfig);
+    cache = new MetricCache();
+    ns = await createTestNamespace(cp, 'target-owner');
+    controller = await startController({
+      kubeConfig: cp.kubeConfig,
+      metricCache: cache,
+      logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      clusterTriggerAuthenticationNamespace: 'queryscaler',
+    });
+  });
+
+  after(async () => {
+    await controller?.stop();
+    cache?.close();
+    api?.close();
+    if (cp && ns) await deleteTestNamespace(cp, ns);
+  });
+
+  it('refuses a second ScaledObject on a StatefulSet, keeps one HPA on it, and hands over when the owner goes', async () => {
+    await applyYaml(cp, statefulSet('shared'), ns);
+    await applyYaml(cp, scaledObject('first', 'shared'), ns);
+    await waitForReady('first', 'True');
+    await applyYaml(cp, scaledObject('second', 'shared'), ns);
+    const refused = await waitForReady('second', 'False');
+    const created = (await getSo('first')).metadata.creationTimestamp;
+    expect([refused.reason, refused.message]).to.deep.equal(['ScaleTargetConflict',
+      `StatefulSet ${ns}/shared is already scaled by ScaledObject first, created earlier (${created}); a scale target takes one ` +
+      'ScaledObject: delete this one, or move its triggers into first']);
+    expect(await hpasOn('shared')).to.deep.equal(['keda-hpa-first']);
+    expect((await ready('first'))?.status).to.equal('True');
+
+    const t0 = Date.now();
+    await api.request('delete', `/apis/keda.sh/v1alpha1/namespaces/${ns}/scaledobjects/first`);
+    await waitForReady('second', 'True');
+    await waitFor(async () => JSON.stringify(await hpasOn('shared')) === JSON.stringify(['keda-hpa-second']),
+      { what: 'only keda-hpa-second on StatefulSet shared', timeoutMs: 60_000 });
+    console.log(`      handed over in ${Date.now() - t0} ms: second Ready and its HPA the only one on the target`);
+  });
+
+  it('refuses a target that a foreign HPA scales, and adopts that HPA with transfer-hpa-ownership', async () => {
+    await applyYaml(cp, statefulSet('manual-target'), ns);
+    await applyYaml(cp, `
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: { name: manual }
+spec:
+  scaleTargetRef: { apiVersion: apps/v1, kind: StatefulSet, name: manual-target }
+  minReplicas: 1
+  maxReplicas: 2
+  metrics: [{ type: Resource, resource: { name: cpu, target: { type: Utilization, averageUtilization: 80 } } }]
+`, ns);
+    await applyYaml(cp, scaledObject('adopter', 'manual-target'), ns);
+    const refused = await waitForReady('adopter', 'False');
+    expect([refused.reason, refused.message]).to.deep.equal(['ScaleTargetConflict',
+      `StatefulSet ${ns}/manual-target is already scaled by HorizontalPodAutoscaler ${ns}/manual, which queryscaler does not manage, ` +
+      'and two autoscalers on one target make the HPA controller stop scaling it: delete that HPA, or let this ScaledObject take ' +
+      'it over with the annotation scaledobject.keda.sh/transfer-hpa-ownership: "true" and spec.advanced.horizontalPodAutoscalerConfig.name: manual']);
+    expect(await hpasOn('manual-target')).to.deep.equal(['manual']);
+
+    await applyYaml(cp, scaledObject('adopter', 'manual-target', {
+      annotations: { 'scaledobject.keda.sh/transfer-hpa-ownership': 'true' }, hpaName: 'manual' }), ns);
+    await waitForReady('adopter', 'True');
+    const adopted = await waitFor(async () => {
+      const hpa = await api.request<HorizontalPodAutoscaler>('get', `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers/manual`);
+      return hpa.metadata.labels?.['app.kubernetes.io/managed-by'] === 'queryscaler' ? hpa : undefined;
+    }, { what: 'HPA manual taken over', timeoutMs: 60_000 });
+    expect([adopted.spec.maxReplicas, adopted.spec.metrics?.[0]?.type, adopted.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.controller])])
+      .to.deep.equal([3, 'External', [['ScaledObject', 'adopter', true]]]);
+    expect(await hpasOn('manual-target')).to.deep.equal(['manual']);
+  });
+});

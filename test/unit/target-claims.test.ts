@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import {
+  adoptedHpaName,
+  foreignHpa,
+  foreignHpaMessage,
+  ownerConflictMessage,
+  sameTarget,
+  targetIdentity,
+  targetOwner,
+} from '../../src/controller/target-claims.js';
+
+const MYCLUSTER = targetIdentity({ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'mycluster' });
+
+describe('target claims', () => {
+  it('identifies a target by group, kind and name, with KEDA\'s defaults', () => {
+    expect(targetIdentity({ name: 'web' })).to.deep.equal({ group: 'apps', kind: 'Deployment', name: 'web' });
+    expect(sameTarget(targetIdentity({ apiVersion: 'apps/v1beta2', kind: 'StatefulSet', name: 'mycluster' }), MYCLUSTER)).to.equal(true);
+    expect(sameTarget(targetIdentity({ apiVersion: 'example.com/v1', kind: 'StatefulSet', name: 'mycluster' }), MYCLUSTER)).to.equal(false);
+    expect(targetIdentity({ apiVersion: 'v1', kind: 'ReplicationController', name: 'rc' })).to.deep.equal({ group: '', kind: 'ReplicationController', name: 'rc' });
+  });
+
+  const cases: Array<[string, Array<{ name: string; creationTimestamp?: string }>, string]> = [
+    ['the oldest', [{ name: 'b', creationTimestamp: '2026-12-02T10:00:01Z' }, { name: 'a', creationTimestamp: '2026-12-02T10:00:02Z' }], 'b'],
+    ['by name when created in the same second', [{ name: 'b', creationTimestamp: '2026-12-02T10:00:00Z' }, { name: 'a', creationTimestamp: '2026-12-02T10:00:00Z' }], 'a'],
+    ['one with a timestamp before one without', [{ name: 'a' }, { name: 'z', creationTimestamp: '2026-12-02T10:00:00Z' }], 'z'],
+  ];
+  for (const [name, claimants, owner] of cases) {
+    it(`gives the target to ${name}, in any order`, () => {
+      expect(targetOwner(claimants)?.name).to.equal(owner);
+      expect(targetOwner([...claimants].reverse())?.name).to.equal(owner);
+    });
+  }
+
+  it('finds a foreign HPA on the target, but not ours, not one elsewhere, and not the one being adopted', () => {
+    const hpas = [
+      { name: 'keda-hpa-so', managedByQueryscaler: true, target: MYCLUSTER },
+      { name: 'elsewhere', managedByQueryscaler: false, target: targetIdentity({ kind: 'StatefulSet', name: 'other' }) },
+      { name: 'manual', managedByQueryscaler: false, target: MYCLUSTER },
+    ];
+    expect(foreignHpa(hpas, MYCLUSTER, undefined)?.name).to.equal('manual');
+    expect(foreignHpa(hpas, MYCLUSTER, 'manual')).to.equal(undefined);
+  });
+
+  it('adopts only with the annotation "true" and a configured name', () => {
+    const annotation = 'scaledobject.keda.sh/transfer-hpa-ownership';
+    expect([
+      adoptedHpaName({ [annotation]: 'true' }, 'manual'),
+      adoptedHpaName({ [annotation]: 'yes' }, 'manual'),
+      adoptedHpaName(undefined, 'manual'),
+      adoptedHpaName({ [annotation]: 'true' }, undefined),
+    ]).to.deep.equal(['manual', undefined, undefined, undefined]);
+  });
+
+  it('names the owner and the fix', () => {
+    expect(ownerConflictMessage(MYCLUSTER, 'ns', { name: 'first', creationTimestamp: '2026-12-02T10:00:00Z' })).to.equal(
+      'StatefulSet ns/mycluster is already scaled by ScaledObject first, created earlier (2026-12-02T10:00:00Z); a scale target ' +
+      'takes one ScaledObject: delete this one, or move its triggers into first');
+    expect(foreignHpaMessage(MYCLUSTER, 'ns', { name: 'manual', managedByQueryscaler: false, target: MYCLUSTER })).to.equal(
+      'StatefulSet ns/mycluster is already scaled by HorizontalPodAutoscaler ns/manual, which queryscaler does not manage, and two ' +
+      'autoscalers on one target make the HPA controller stop scaling it: delete that HPA, or let this ScaledObject take it over ' +
+      'with the annotation scaledobject.keda.sh/transfer-hpa-ownership: "true" and spec.advanced.horizontalPodAutoscalerConfig.name: manual');
+  });
+});
