@@ -112,7 +112,9 @@ export interface ScaledObjectStatus {
   health?: Record<string, TriggerHealth>;
   conditions?: Condition[];
   pausedReplicaCount?: number;
-  /** The newest value of the first trigger, as a Kubernetes quantity; shown by `kubectl get so`. */
+  /** The first trigger's current value as a quantity, or 'paused', 'failing', 'not ready': the VALUE column. */
+  value?: string;
+  /** The newest value the first trigger read successfully, as a Kubernetes quantity, and when. */
   lastMetricValue?: string;
   lastMetricTime?: string;
 }

@@ -129,6 +129,11 @@ export function writeStatus(context: ControllerContext, key: string, signal?: Ab
       signal,
     });
     state.observedStatus = updated.status;
+    // Once per transition, as the status the server holds says: a restart that finds it Ready says nothing.
+    const wasReady = observed?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    if (!wasReady && desired.conditions?.find((c) => c.type === 'Ready')?.status === 'True') {
+      await context.events.record(involved(so), 'Normal', 'ScaledObjectReady', 'ScaledObject is ready for scaling');
+    }
   });
   // The chain must survive a failed write; the caller still sees the failure.
   state.statusWrite = next.catch(() => undefined);

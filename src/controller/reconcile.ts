@@ -228,7 +228,8 @@ function resolveCredentials(
     }));
   } catch (error) {
     if (!(error instanceof CredentialError)) throw error;
-    throw new NotReady('TriggerAuthenticationFailed', error.message);
+    // envSourceContainerName is part of scaleTargetRef: the fault is in the target reference, not the auth.
+    throw new NotReady(error.field.startsWith('scaleTargetRef.') ? 'ScaleTargetContainerNotFound' : 'TriggerAuthenticationFailed', error.message);
   } finally {
     // Recorded even on failure: creating the missing Secret must bring this object back.
     context.references.set(key, references.refs);

@@ -99,6 +99,9 @@ export function desiredStatus(input: StatusInput): ScaledObjectStatus {
   else copy(observed, status, 'externalMetricNames');
   if (input.paused.paused && input.paused.replicas !== undefined) status.pausedReplicaCount = input.paused.replicas;
 
+  const value = valueColumn(input);
+  if (value !== undefined) status.value = value;
+
   const lastActive = lastActiveTime(observed, activity, now);
   if (lastActive !== undefined) status.lastActiveTime = lastActive;
 
@@ -117,6 +120,19 @@ export function desiredStatus(input: StatusInput): ScaledObjectStatus {
     copy(observed, status, 'lastMetricTime');
   }
   return status;
+}
+
+/**
+ * What the VALUE column shows: the first trigger's value while it is current, and otherwise a word
+ * that says why there is none, never the last good number as if it were current (that stays in
+ * lastMetricValue, with lastMetricTime). Kept from the status until this process's first poll.
+ */
+function valueColumn(input: StatusInput): string | undefined {
+  const { activity } = input;
+  if (input.paused.paused) return 'paused';
+  if (activity === undefined) return input.ready.status === 'True' ? input.observed?.value : 'not ready';
+  if (activity.firstValue !== undefined) return toQuantity(activity.firstValue);
+  return (activity.failures ?? []).length > 0 ? 'failing' : input.observed?.value;
 }
 
 /**

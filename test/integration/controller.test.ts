@@ -250,7 +250,7 @@ describe('controller @integration', function () {
       {
         name: 'wrong-container',
         change: (so) => (so.spec.scaleTargetRef.envSourceContainerName = '.spec.template.spec.containers[0]'),
-        reason: 'TriggerAuthenticationFailed',
+        reason: 'ScaleTargetContainerNotFound',
         message: () =>
           `scaleTargetRef.envSourceContainerName: StatefulSet ${ns}/wrong-container-target has no container named ".spec.template.spec.containers[0]"; ` +
           'its containers are: sidecar, mysql. Set envSourceContainerName to one of them (or leave it out to use the first).',

@@ -109,6 +109,14 @@ describe('one autoscaler per scale target @integration', function () {
     await waitFor(async () => JSON.stringify(await hpasOn('shared')) === JSON.stringify(['keda-hpa-second']),
       { what: 'only keda-hpa-second on StatefulSet shared', timeoutMs: 60_000 });
     console.log(`      handed over in ${Date.now() - t0} ms: second Ready and its HPA the only one on the target`);
+    // One Normal Event per transition to Ready: first got one when it became Ready, second when it took over.
+    const readyEvents = async (name: string) => (await api.request<{ items: Array<{ type: string; reason: string; message: string; count?: number }> }>(
+      'list', `/api/v1/namespaces/${ns}/events`, { query: { fieldSelector: `involvedObject.name=${name},reason=ScaledObjectReady` } })).items;
+    const second = await waitFor(async () => {
+      const items = await readyEvents('second');
+      return items.length > 0 ? items : undefined;
+    }, { what: 'a ScaledObjectReady Event on second', timeoutMs: 30_000 });
+    expect(second.map((e) => [e.type, e.message, e.count ?? 1])).to.deep.equal([['Normal', 'ScaledObject is ready for scaling', 1]]);
   });
 
   it('refuses a target that a foreign HPA scales, and adopts that HPA with transfer-hpa-ownership', async () => {

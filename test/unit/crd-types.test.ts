@@ -90,6 +90,7 @@ const FULL_SCALED_OBJECT: DeepRequired<ScaledObject> = {
     health: { 's0-mysql-testdb': { numberOfFailures: 0, status: 'Happy' } },
     conditions: [{ type: 'Ready', status: 'True', reason: 'ScaledObjectReady', message: 'ScaledObject is ready for scaling', lastTransitionTime: '2024-03-01T08:00:05Z' }],
     pausedReplicaCount: 2,
+    value: '17',
     lastMetricValue: '17',
     lastMetricTime: '2024-03-05T12:00:00Z',
   },
