@@ -13,7 +13,15 @@ import type { KubeApi } from './kube-api.js';
 import type { PollScheduler } from './poll-scheduler.js';
 import type { ResolvedTarget, ScaleTargets } from './scale-target.js';
 import type { ScalerSets } from './scaler-set.js';
-import { desiredStatus, READY_MESSAGE, statusPatch, type ActivityInput, type ConditionValue } from './status.js';
+import {
+  desiredStatus,
+  FAILURE_COUNT_WRITE_INTERVAL_MS,
+  onlyFailureCountsChanged,
+  READY_MESSAGE,
+  statusPatch,
+  type ActivityInput,
+  type ConditionValue,
+} from './status.js';
 
 export interface SecretObject extends KubeObject {
   data?: Record<string, string>;
@@ -47,6 +55,8 @@ export interface ObjectState {
   observedStatus?: ScaledObjectStatus;
   /** Serializes status writes of this object. */
   statusWrite: Promise<void>;
+  /** When this process last wrote the status (performance.now()), for the failure-count throttle. */
+  statusWrittenAt?: number;
 }
 
 export interface ControllerContext {
@@ -123,12 +133,15 @@ export function writeStatus(context: ControllerContext, key: string, signal?: Ab
     });
     const patch = statusPatch(observed, desired);
     if (!patch) return;
+    if (onlyFailureCountsChanged(observed, desired) && state.statusWrittenAt !== undefined &&
+      performance.now() - state.statusWrittenAt < FAILURE_COUNT_WRITE_INTERVAL_MS) return;
     const updated = await context.api.request<ScaledObject>('patch', `${scaledObjectPath(namespace, name)}/status`, {
       body: { status: patch },
       patchType: 'merge',
       signal,
     });
     state.observedStatus = updated.status;
+    state.statusWrittenAt = performance.now();
     // Once per transition, as the status the server holds says: a restart that finds it Ready says nothing.
     const wasReady = observed?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     if (!wasReady && desired.conditions?.find((c) => c.type === 'Ready')?.status === 'True') {

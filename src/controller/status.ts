@@ -204,6 +204,24 @@ function copy<K extends keyof ScaledObjectStatus>(from: ScaledObjectStatus | und
 }
 
 /**
+ * How often a status whose only change is a growing health.numberOfFailures is written. In an
+ * outage every failing poll adds one; written each time, 300 ScaledObjects polling every second
+ * would send 300 status writes a second. Conditions, a trigger turning Failing or Happy, and every
+ * other field are written at once; only the count waits.
+ */
+export const FAILURE_COUNT_WRITE_INTERVAL_MS = 600_000;
+
+/** True when `desired` differs from `observed` in nothing but health.*.numberOfFailures. */
+export function onlyFailureCountsChanged(observed: ScaledObjectStatus | undefined, desired: ScaledObjectStatus): boolean {
+  if (observed?.health === undefined || desired.health === undefined) return false;
+  const withoutCounts = (status: ScaledObjectStatus): ScaledObjectStatus => ({
+    ...status,
+    health: Object.fromEntries(Object.entries(status.health ?? {}).map(([metric, h]) => [metric, { ...h, numberOfFailures: 0 }])),
+  });
+  return statusPatch(withoutCounts(observed), withoutCounts(desired)) === undefined;
+}
+
+/**
  * A JSON merge patch for `.status` that turns `observed` into `desired`, or undefined when they
  * already agree (so nothing is sent). A merge patch merges maps, so a key the desired status drops,
  * at any depth (a metric gone from `health`), is sent as null; lists (conditions) are replaced whole.
