@@ -28,6 +28,10 @@ export interface SecretObject extends KubeObject {
   stringData?: Record<string, string>;
 }
 
+export interface WorkloadMetadata extends KubeObject {
+  metadata: KubeObject['metadata'] & { uid?: string };
+}
+
 export interface ConfigMapObject extends KubeObject {
   data?: Record<string, string>;
 }
@@ -37,6 +41,9 @@ export interface Caches {
   triggerAuthentications: Informer<TriggerAuthentication & KubeObject>;
   clusterTriggerAuthentications: Informer<TriggerAuthentication & KubeObject>;
   secrets: Informer<SecretObject>;
+  /** Metadata only: their coming and going (and re-creation under a new uid) re-checks the ScaledObjects on them. */
+  statefulSets: Informer<WorkloadMetadata>;
+  deployments: Informer<WorkloadMetadata>;
   configMaps: Informer<ConfigMapObject>;
   hpas: Informer<HorizontalPodAutoscaler & KubeObject>;
 }

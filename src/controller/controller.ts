@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FINALIZER, SCALED_OBJECT_LABEL, type ScaledObject, type ScaleTargetRef, type TriggerAuthentication } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
-import type { ConfigMapObject, ControllerContext, SecretObject } from './context.js';
+import type { ConfigMapObject, ControllerContext, SecretObject, WorkloadMetadata } from './context.js';
 import type { Reference } from './credentials.js';
 import { MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { EventRecorder } from './events.js';
@@ -62,7 +62,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const enqueueReferencing = (ref: Reference): void => {
     for (const [key, refs] of references) if (refs.has(ref)) enqueue(key);
   };
-  const informer = <T extends KubeObject>(path: string, handlers: InformerHandlers<T> & { labelSelector?: string }): Informer<T> =>
+  const informer = <T extends KubeObject>(path: string, handlers: InformerHandlers<T> & { labelSelector?: string; metadataOnly?: boolean }): Informer<T> =>
     new Informer<T>({
       api,
       path,
@@ -110,6 +110,8 @@ export async function startController(options: ControllerOptions): Promise<Runni
       },
       onDelete: (c) => enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`),
     }),
+    statefulSets: workloadInformer('/apis/apps/v1/statefulsets', 'StatefulSet'),
+    deployments: workloadInformer('/apis/apps/v1/deployments', 'Deployment'),
     // Every HPA, not only ours: one that queryscaler does not manage on a ScaledObject's target is a conflict.
     hpas: informer<HorizontalPodAutoscaler & KubeObject & { metadata: { generation?: number } }>('/apis/autoscaling/v2/horizontalpodautoscalers', {
       // The HPA controller rewrites status every sync; only spec, labels and owners are ours to guard.
@@ -134,6 +136,21 @@ export async function startController(options: ControllerOptions): Promise<Runni
     const owner = hpa.metadata.labels?.[SCALED_OBJECT_LABEL];
     return owner !== undefined && states.get(`${hpa.metadata.namespace}/${owner}`)?.hpaName === hpa.metadata.name;
   }
+  /**
+   * A scale target of a default kind appearing, disappearing or re-created under a new uid: its
+   * ScaledObjects are reconciled at once instead of when a remembered /scale expires (up to a minute).
+   */
+  function workloadInformer(path: string, kind: string): Informer<WorkloadMetadata> {
+    const wake = (object: WorkloadMetadata) => enqueueTargeting(object.metadata.namespace, { apiVersion: 'apps/v1', kind, name: object.metadata.name });
+    return informer<WorkloadMetadata>(path, {
+      metadataOnly: true,
+      onChange: (object, previous) => {
+        if (previous === undefined || previous.metadata.uid !== object.metadata.uid) wake(object);
+      },
+      onDelete: wake,
+    });
+  }
+
   /** Every ScaledObject of `namespace` whose scaleTargetRef names the same target as `ref`. */
   function enqueueTargeting(namespace: string | undefined, ref: Pick<ScaleTargetRef, 'apiVersion' | 'kind' | 'name'> | ScaleTargetRef): void {
     const target = targetIdentity(ref);

@@ -20,6 +20,11 @@ export interface InformerOptions<T> extends InformerHandlers<T> {
   /** Collection path across namespaces, e.g. `/apis/keda.sh/v1alpha1/scaledobjects`. */
   path: string;
   labelSelector?: string;
+  /**
+   * Lists and watches only metadata (PartialObjectMetadata): for kinds whose existence matters but
+   * not their content, so the cache does not grow with pod templates.
+   */
+  metadataOnly?: boolean;
   logger: Logger;
   /** Server-side watch limit; each watch gets a little jitter so many informers do not renew together. */
   watchTimeoutSeconds?: number;
@@ -109,6 +114,7 @@ export class Informer<T extends KubeObject> {
             else if (next !== undefined) resourceVersion = next;
           },
           signal,
+          this.options.metadataOnly === true ? 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1' : undefined,
         );
         if (gone) resourceVersion = undefined;
         failures = 0;
@@ -139,12 +145,14 @@ export class Informer<T extends KubeObject> {
     let continueToken: string | undefined;
     let resourceVersion: string;
     do {
-      const page = await this.options.api.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>('list', this.options.path, {
+      const page = await this.options.api.request<{ items: T[] | null; metadata: { resourceVersion: string; continue?: string } }>('list', this.options.path, {
         query: { limit: 500, continue: continueToken, labelSelector: this.options.labelSelector },
         signal,
         timeoutMs: 60_000,
+        ...(this.options.metadataOnly === true && { accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1' }),
       });
-      items.push(...page.items);
+      // A PartialObjectMetadataList with nothing in it says `items: null`.
+      items.push(...(page.items ?? []));
       resourceVersion = page.metadata.resourceVersion;
       continueToken = page.metadata.continue || undefined;
     } while (continueToken !== undefined);

@@ -134,6 +134,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Per-request time limit; the default keeps a hung server from holding a worker. */
   timeoutMs?: number;
+  /** The Accept header; application/json unless asking for metadata only (PartialObjectMetadata). */
+  accept?: string;
 }
 
 export interface WatchEvent {
@@ -192,11 +194,11 @@ export class KubeApi {
    * Streams one watch until the server ends it (timeoutSeconds), the signal aborts, or the stream
    * stays silent for longer than the timeout plus a margin (a quiet, half-dead connection).
    */
-  async watch(path: string, query: RequestOptions['query'], onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+  async watch(path: string, query: RequestOptions['query'], onEvent: (event: WatchEvent) => void, signal: AbortSignal, accept?: string): Promise<void> {
     await this.bucket.take(signal);
     this.counter.inc({ verb: 'watch', resource: resourceOfPath(path) });
     const timeoutSeconds = Number(query?.timeoutSeconds ?? 300);
-    const response = await this.send('watch', path, { query: { ...query, watch: true }, signal, timeoutMs: 30_000 }, this.watchAgent);
+    const response = await this.send('watch', path, { query: { ...query, watch: true }, signal, timeoutMs: 30_000, ...(accept !== undefined && { accept }) }, this.watchAgent);
     const status = response.statusCode ?? 0;
     if (status < 200 || status >= 300) throw apiError(status, await readAll(response), 'watch', path);
     await new Promise<void>((resolve, reject) => {
@@ -253,7 +255,7 @@ export class KubeApi {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const method = { get: 'GET', list: 'GET', watch: 'GET', create: 'POST', update: 'PUT', patch: 'PATCH', delete: 'DELETE' }[verb];
-    const headers: Record<string, string> = { ...(this.baseOptions.headers as Record<string, string>), accept: 'application/json' };
+    const headers: Record<string, string> = { ...(this.baseOptions.headers as Record<string, string>), accept: options.accept ?? 'application/json' };
     let payload: string | undefined;
     if (options.body !== undefined) {
       payload = JSON.stringify(options.body);

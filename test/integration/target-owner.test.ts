@@ -150,4 +150,24 @@ spec:
       .to.deep.equal([3, 'External', [['ScaledObject', 'adopter', true]]]);
     expect(await hpasOn('manual-target')).to.deep.equal(['manual']);
   });
+
+  it('notices a deleted target and a re-created one within a second or so, not when a remembered /scale expires', async () => {
+    await applyYaml(cp, statefulSet('comes-and-goes'), ns);
+    await applyYaml(cp, scaledObject('watcher', 'comes-and-goes'), ns);
+    await waitForReady('watcher', 'True');
+    let t0 = Date.now();
+    await api.request('delete', `/apis/apps/v1/namespaces/${ns}/statefulsets/comes-and-goes`);
+    const gone = await waitForReady('watcher', 'False');
+    const noticedGone = Date.now() - t0;
+    expect([gone.reason, gone.message]).to.deep.equal(['ScaleTargetNotFound',
+      `scaleTargetRef.name: StatefulSet ${ns}/comes-and-goes does not exist. Create it or fix scaleTargetRef.name.`]);
+    t0 = Date.now();
+    await applyYaml(cp, statefulSet('comes-and-goes'), ns);
+    await waitForReady('watcher', 'True');
+    const noticedBack = Date.now() - t0;
+    console.log(`      target deleted noticed in ${noticedGone} ms, re-created in ${noticedBack} ms (pollingInterval 1 s)`);
+    // The bound is pollingInterval + 1 s; before, a deletion waited for the remembered /scale (up to 60 s).
+    expect(noticedGone).to.be.below(5_000);
+    expect(noticedBack).to.be.below(5_000);
+  });
 });
