@@ -4,23 +4,19 @@
 // restart; hand edits are undone; a Secret change and an API server restart are lived through.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { register } from 'prom-client';
 import type { Condition, ScaledObject } from '../../src/api/types.js';
-import { startController, type RunningController } from '../../src/controller/controller.js';
 import type { HorizontalPodAutoscaler } from '../../src/controller/desired-hpa.js';
-import { isNotFound, KubeApi } from '../../src/controller/kube-api.js';
+import { isNotFound, type KubeApi } from '../../src/controller/kube-api.js';
 import { READY_MESSAGE } from '../../src/controller/status.js';
-import { MetricCache } from '../../src/metric-cache/metric-cache.js';
 import { knownScalerTypes } from '../../src/scalers/registry.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, createTestNamespace, deleteTestNamespace, installCrds, waitFor, waitForGone } from '../support/kube.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, waitFor, waitForGone } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
+import { startInProcessController, type InProcessController } from '../support/in-process-controller.js';
 
-const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
 const SEED = 'mysql-scaledobject';
 const SEED_HPA = `keda-hpa-${SEED}`;
 const MEMBER_LIMIT_WARNING =
@@ -40,8 +36,7 @@ describe('controller @integration', function () {
   let cp: ControlPlane;
   let db: MariaDb;
   let api: KubeApi;
-  let cache: MetricCache;
-  let controller: RunningController | undefined;
+  let running: InProcessController | undefined;
   let ns: string;
   let otherNs: string;
 
@@ -93,30 +88,18 @@ describe('controller @integration', function () {
 
   before(async function () {
     [cp, db] = await Promise.all([sharedControlPlane(), sharedMariaDb()]);
-    await installCrds(cp, CRDS);
     await createSeedTable(db);
     await setSeedRowCount(db, 12);
-    api = new KubeApi(cp.kubeConfig);
-    cache = new MetricCache();
-    ns = await createTestNamespace(cp, 'controller');
+    // Short watches so the restart test sees reconnection quickly.
+    running = await startInProcessController(cp, 'controller', { watchTimeoutSeconds: 30 });
+    ({ api, namespace: ns } = running);
     otherNs = await createTestNamespace(cp, 'controller-other');
-    controller = await startController({
-      kubeConfig: cp.kubeConfig,
-      metricCache: cache,
-      logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-      clusterTriggerAuthenticationNamespace: 'queryscaler',
-      // Short watches so the restart test sees reconnection quickly.
-      watchTimeoutSeconds: 30,
-    });
     await applyYaml(cp, toYaml(seedStatefulSetObjects()), ns);
     await applyYaml(cp, toYaml(seedKedaObjects(db)), ns);
   });
 
   after(async function () {
-    await controller?.stop();
-    cache?.close();
-    api?.close();
-    if (cp && ns) await deleteTestNamespace(cp, ns);
+    await running?.stop();
     if (cp && otherNs) await deleteTestNamespace(cp, otherNs);
   });
 

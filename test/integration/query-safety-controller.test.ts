@@ -3,20 +3,16 @@
 // SELECT-only account, while it keeps scaling (Ready=True). A query that is refused gets Ready=False
 // and a Warning Event, and opens no connection.
 import { expect } from 'chai';
-import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import type { Condition, ScaledObject } from '../../src/api/types.js';
-import { startController, type RunningController } from '../../src/controller/controller.js';
-import { KubeApi } from '../../src/controller/kube-api.js';
-import { MetricCache } from '../../src/metric-cache/metric-cache.js';
+import type { KubeApi } from '../../src/controller/kube-api.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, createTestNamespace, deleteTestNamespace, installCrds, waitFor } from '../support/kube.js';
+import { applyYaml, waitFor } from '../support/kube.js';
+import { startInProcessController, type InProcessController } from '../support/in-process-controller.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
 
-const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
 const SEED = 'mysql-scaledobject';
 
 describe('trigger-query safety on the control plane @integration', function () {
@@ -24,33 +20,21 @@ describe('trigger-query safety on the control plane @integration', function () {
   let cp: ControlPlane;
   let db: MariaDb;
   let api: KubeApi;
-  let cache: MetricCache;
-  let controller: RunningController | undefined;
+  let running: InProcessController | undefined;
   let ns: string;
 
   before(async () => {
     [cp, db] = await Promise.all([sharedControlPlane(), sharedMariaDb()]);
-    await installCrds(cp, CRDS);
     await createSeedTable(db);
     await setSeedRowCount(db, 12);
-    api = new KubeApi(cp.kubeConfig);
-    cache = new MetricCache();
-    ns = await createTestNamespace(cp, 'account-audit');
-    controller = await startController({
-      kubeConfig: cp.kubeConfig,
-      metricCache: cache,
-      logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-      clusterTriggerAuthenticationNamespace: 'queryscaler',
-    });
+    running = await startInProcessController(cp, 'account-audit');
+    ({ api, namespace: ns } = running);
     await applyYaml(cp, toYaml(seedStatefulSetObjects()), ns);
     await applyYaml(cp, toYaml(seedKedaObjects(db)), ns);
   });
 
   after(async () => {
-    await controller?.stop();
-    cache?.close();
-    api?.close();
-    if (cp && ns) await deleteTestNamespace(cp, ns);
+    await running?.stop();
   });
 
   it('names root\'s excess privileges in a LeastPrivilege=False condition and one Warning Event, and keeps scaling', async () => {

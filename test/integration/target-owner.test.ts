@@ -3,18 +3,13 @@
 // over when the owner goes; a foreign HPA blocks a ScaledObject until KEDA's transfer annotation
 // lets it adopt that HPA. Cron triggers with an always-open window: no database involved.
 import { expect } from 'chai';
-import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import type { Condition, ScaledObject } from '../../src/api/types.js';
-import { startController, type RunningController } from '../../src/controller/controller.js';
 import type { HorizontalPodAutoscaler } from '../../src/controller/desired-hpa.js';
-import { KubeApi } from '../../src/controller/kube-api.js';
-import { MetricCache } from '../../src/metric-cache/metric-cache.js';
+import type { KubeApi } from '../../src/controller/kube-api.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, createTestNamespace, deleteTestNamespace, installCrds, waitFor } from '../support/kube.js';
+import { applyYaml, waitFor } from '../support/kube.js';
+import { startInProcessController, type InProcessController } from '../support/in-process-controller.js';
 import { sharedControlPlane } from '../support/shared.js';
-
-const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
 
 function statefulSet(name: string): string {
   return `
@@ -51,8 +46,7 @@ describe('one autoscaler per scale target @integration', function () {
   this.timeout(300_000);
   let cp: ControlPlane;
   let api: KubeApi;
-  let cache: MetricCache;
-  let controller: RunningController | undefined;
+  let running: InProcessController | undefined;
   let ns: string;
 
   const getSo = (name: string) => api.request<ScaledObject>('get', `/apis/keda.sh/v1alpha1/namespaces/${ns}/scaledobjects/${name}`);
@@ -71,23 +65,12 @@ describe('one autoscaler per scale target @integration', function () {
 
   before(async () => {
     cp = await sharedControlPlane();
-    await installCrds(cp, CRDS);
-    api = new KubeApi(cp.kubeConfig);
-    cache = new MetricCache();
-    ns = await createTestNamespace(cp, 'target-owner');
-    controller = await startController({
-      kubeConfig: cp.kubeConfig,
-      metricCache: cache,
-      logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-      clusterTriggerAuthenticationNamespace: 'queryscaler',
-    });
+    running = await startInProcessController(cp, 'target-owner');
+    ({ api, namespace: ns } = running);
   });
 
   after(async () => {
-    await controller?.stop();
-    cache?.close();
-    api?.close();
-    if (cp && ns) await deleteTestNamespace(cp, ns);
+    await running?.stop();
   });
 
   it('refuses a second ScaledObject on a StatefulSet, keeps one HPA on it, and hands over when the owner goes', async () => {

@@ -97,6 +97,7 @@ describe('CRDs and manifests on the API server @integration', function () {
     const status = {
       status: {
         scaleTargetKind: 'apps/v1.StatefulSet',
+        value: '17',
         lastMetricValue: '17',
         conditions: [
           { type: 'Ready', status: 'True', reason: 'ScaledObjectReady', lastTransitionTime: '2024-03-05T12:00:00Z' },
