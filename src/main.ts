@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from './controller/kube-api.js';
+import { parseWatchNamespaces } from './controller/watch-scope.js';
 import { createLogger } from './log.js';
 import { startQueryscaler } from './queryscaler.js';
 
@@ -39,6 +40,12 @@ const program = new Command('queryscaler')
     'namespace whose Secrets and ConfigMaps ClusterTriggerAuthentications read',
     process.env.POD_NAMESPACE ?? 'queryscaler',
   )
+  .option(
+    '--watch-namespaces <ns1,ns2>',
+    'list and watch ScaledObjects and what they use only in these namespaces (default: $WATCH_NAMESPACE; empty: the whole cluster)',
+    (value) => parseWatchNamespaces(value, '--watch-namespaces'),
+  )
+  .option('--restrict-secret-access', 'read only the Secrets and ConfigMaps that credentials name, by name (get and watch; no list)', false)
   .option('--mysql-pool-size <n>', 'connections per (endpoint, user, database, TLS) pool', atLeastOne, 4)
   .option('--kube-api-qps <n>', 'sustained Kubernetes API requests per second', atLeastOne, DEFAULT_API_QPS)
   .option('--kube-api-burst <n>', 'Kubernetes API request burst', atLeastOne, DEFAULT_API_BURST)
@@ -53,6 +60,8 @@ interface CliOptions {
   metricsService: string;
   prometheusPort: number;
   clusterTriggerAuthenticationNamespace: string;
+  watchNamespaces?: string[];
+  restrictSecretAccess: boolean;
   mysqlPoolSize: number;
   kubeApiQps: number;
   kubeApiBurst: number;
@@ -67,6 +76,7 @@ async function main(): Promise<void> {
   }
   const [serviceNamespace, serviceName] = opts.metricsService.split('/');
   if (!serviceNamespace || !serviceName) throw new Error(`--metrics-service must be <namespace>/<name>, got "${opts.metricsService}"`);
+  const watchNamespaces = opts.watchNamespaces ?? parseWatchNamespaces(process.env.WATCH_NAMESPACE ?? '', 'WATCH_NAMESPACE');
   const kubeConfig = new KubeConfig();
   if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
   else kubeConfig.loadFromDefault();
@@ -85,6 +95,8 @@ async function main(): Promise<void> {
     },
     prometheus: opts.prometheusPort === 0 ? false : { host: opts.metricsHost, port: opts.prometheusPort },
     clusterTriggerAuthenticationNamespace: opts.clusterTriggerAuthenticationNamespace,
+    watchNamespaces,
+    restrictSecretAccess: opts.restrictSecretAccess,
     mysqlPoolSize: opts.mysqlPoolSize,
     apiQps: opts.kubeApiQps,
     apiBurst: opts.kubeApiBurst,

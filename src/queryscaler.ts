@@ -24,6 +24,10 @@ export interface QueryscalerOptions {
   prometheus?: { host: string; port: number } | false;
   /** Namespace whose Secrets and ConfigMaps ClusterTriggerAuthentications read. */
   clusterTriggerAuthenticationNamespace?: string;
+  /** List and watch only in these namespaces; empty or absent: the whole cluster. */
+  watchNamespaces?: readonly string[];
+  /** Read only the Secrets and ConfigMaps credentials name, by name. */
+  restrictSecretAccess?: boolean;
   mysqlPoolSize?: number;
   apiQps?: number;
   apiBurst?: number;
@@ -60,6 +64,8 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
       logger: logger.child({ component: 'controller' }),
       clusterTriggerAuthenticationNamespace: options.clusterTriggerAuthenticationNamespace ?? 'queryscaler',
       ...(options.workers !== undefined && { workers: options.workers }),
+      ...(options.watchNamespaces !== undefined && { watchNamespaces: options.watchNamespaces }),
+      ...(options.restrictSecretAccess !== undefined && { restrictSecretAccess: options.restrictSecretAccess }),
       ...(options.apiQps !== undefined && { apiQps: options.apiQps }),
       ...(options.apiBurst !== undefined && { apiBurst: options.apiBurst }),
     });

@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FINALIZER, SCALED_OBJECT_LABEL, type ScaledObject, type ScaleTargetRef, type TriggerAuthentication } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
-import type { ConfigMapObject, ControllerContext, SecretObject, WorkloadMetadata } from './context.js';
+import type { ControllerContext, WorkloadMetadata } from './context.js';
 import type { Reference } from './credentials.js';
 import { MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { EventRecorder } from './events.js';
@@ -13,10 +13,14 @@ import { Informer, type InformerHandlers, type KubeObject } from './informers.js
 import { KubeApi } from './kube-api.js';
 import { pollMetrics } from './poll-metrics.js';
 import { PollScheduler } from './poll-scheduler.js';
+import { NamedObjects } from './referenced-objects/named-objects.js';
+import type { ReferencedObjects } from './referenced-objects/referenced-objects.js';
+import { watchedObjects } from './referenced-objects/watched-objects.js';
 import { createReconcile } from './reconcile.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalerSets } from './scaler-set.js';
 import { sameTarget, targetIdentity } from './target-claims.js';
+import { watchedCollection, type WatchedCollection } from './watch-scope.js';
 import { WorkQueue, type ReconcileFn } from './work-queue.js';
 
 export interface ControllerOptions {
@@ -35,6 +39,10 @@ export interface ControllerOptions {
   watchTimeoutSeconds?: number;
   /** How long start waits for the caches' first lists before reconciling anyway; default 30 s. */
   cacheSyncTimeoutMs?: number;
+  /** Namespaces to list and watch (watch-scope.ts); empty or absent: the whole cluster. */
+  watchNamespaces?: readonly string[];
+  /** Read only the Secrets and ConfigMaps credentials name, by name (referenced-objects/named-objects.ts). */
+  restrictSecretAccess?: boolean;
 }
 
 export interface RunningController {
@@ -62,14 +70,20 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const enqueueReferencing = (ref: Reference): void => {
     for (const [key, refs] of references) if (refs.has(ref)) enqueue(key);
   };
-  const informer = <T extends KubeObject>(path: string, handlers: InformerHandlers<T> & { labelSelector?: string; metadataOnly?: boolean }): Informer<T> =>
-    new Informer<T>({
+  const watchNamespaces = options.watchNamespaces ?? [];
+  /** The informer(s) of a resource, given its cluster-wide path: one per watched namespace, or one for the cluster. */
+  const informer = <T extends KubeObject>(
+    path: string,
+    handlers: InformerHandlers<T> & { labelSelector?: string; metadataOnly?: boolean },
+    namespaces: readonly string[] = watchNamespaces,
+  ): WatchedCollection<T> =>
+    watchedCollection(path, namespaces, (scopedPath) => new Informer<T>({
       api,
-      path,
+      path: scopedPath,
       logger,
       ...(options.watchTimeoutSeconds !== undefined && { watchTimeoutSeconds: options.watchTimeoutSeconds }),
       ...handlers,
-    });
+    }));
 
   const states: ControllerContext['states'] = new Map();
   const caches: ControllerContext['caches'] = {
@@ -94,22 +108,11 @@ export async function startController(options: ControllerOptions): Promise<Runni
       onChange: (ta) => enqueueReferencing(`TriggerAuthentication/${ta.metadata.namespace}/${ta.metadata.name}`),
       onDelete: (ta) => enqueueReferencing(`TriggerAuthentication/${ta.metadata.namespace}/${ta.metadata.name}`),
     }),
+    // Cluster-scoped: watched cluster-wide whatever the scope.
     clusterTriggerAuthentications: informer<TriggerAuthentication & KubeObject>('/apis/keda.sh/v1alpha1/clustertriggerauthentications', {
       onChange: (cta) => enqueueReferencing(`ClusterTriggerAuthentication/${cta.metadata.name}`),
       onDelete: (cta) => enqueueReferencing(`ClusterTriggerAuthentication/${cta.metadata.name}`),
-    }),
-    secrets: informer<SecretObject>('/api/v1/secrets', {
-      onChange: (s, previous) => {
-        if (!previous || JSON.stringify(previous.data) !== JSON.stringify(s.data)) enqueueReferencing(`Secret/${s.metadata.namespace}/${s.metadata.name}`);
-      },
-      onDelete: (s) => enqueueReferencing(`Secret/${s.metadata.namespace}/${s.metadata.name}`),
-    }),
-    configMaps: informer<ConfigMapObject>('/api/v1/configmaps', {
-      onChange: (c, previous) => {
-        if (!previous || JSON.stringify(previous.data) !== JSON.stringify(c.data)) enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`);
-      },
-      onDelete: (c) => enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`),
-    }),
+    }, []),
     statefulSets: workloadInformer('/apis/apps/v1/statefulsets', 'StatefulSet'),
     deployments: workloadInformer('/apis/apps/v1/deployments', 'Deployment'),
     // Every HPA, not only ours: one that queryscaler does not manage on a ScaledObject's target is a conflict.
@@ -140,7 +143,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
    * A scale target of a default kind appearing, disappearing or re-created under a new uid: its
    * ScaledObjects are reconciled at once instead of when a remembered /scale expires (up to a minute).
    */
-  function workloadInformer(path: string, kind: string): Informer<WorkloadMetadata> {
+  function workloadInformer(path: string, kind: string): WatchedCollection<WorkloadMetadata> {
     const wake = (object: WorkloadMetadata) => enqueueTargeting(object.metadata.namespace, { apiVersion: 'apps/v1', kind, name: object.metadata.name });
     return informer<WorkloadMetadata>(path, {
       metadataOnly: true,
@@ -164,6 +167,20 @@ export async function startController(options: ControllerOptions): Promise<Runni
     if (owner) enqueue(`${hpa.metadata.namespace}/${owner}`);
   }
 
+  const referencedObjects: ReferencedObjects = options.restrictSecretAccess
+    ? new NamedObjects({
+      api,
+      logger,
+      onChange: enqueueReferencing,
+      inUse: () => [...references.values()].flatMap((refs) => [...refs]),
+      ...(options.watchTimeoutSeconds !== undefined && { watchTimeoutSeconds: options.watchTimeoutSeconds }),
+    })
+    : watchedObjects(
+      // ClusterTriggerAuthentications read theirs in their own namespace, watched or not.
+      (path, handlers) => informer(path, handlers, watchNamespaces.length === 0 ? [] : [...new Set([...watchNamespaces, options.clusterTriggerAuthenticationNamespace])]),
+      enqueueReferencing,
+    );
+
   const pollFigures = pollMetrics();
   const polls = new PollScheduler({
     onLag: (_key, lagMs) => pollFigures.observeLag(lagMs),
@@ -174,6 +191,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const context: ControllerContext = {
     api,
     caches,
+    referencedObjects,
     targets: new ScaleTargets(api),
     events: new EventRecorder(api, logger),
     scalerSets,
@@ -188,7 +206,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   };
   reconcile = createReconcile(context);
 
-  const allInformers = Object.values(caches) as Array<Informer<KubeObject>>;
+  const allInformers = [...(Object.values(caches) as Array<WatchedCollection<KubeObject>>), referencedObjects];
   const synced = Promise.all(allInformers.map((i) => i.start()));
   let syncTimer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {

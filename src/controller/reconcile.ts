@@ -31,6 +31,7 @@ import { guardRailWarnings } from './guard-rails.js';
 import { isConflict, isForbidden, isNotFound, type KubeApiError } from './kube-api.js';
 import { pauseState } from './pause.js';
 import { pollOnce } from './poll.js';
+import type { ObjectData } from './referenced-objects/referenced-objects.js';
 import { ScaleTargetError, type ResolvedTarget, type TargetObject } from './scale-target.js';
 import { parseTriggers, pollingIntervalMs, type ParsedTrigger, type ResolvedTriggerCredentials } from './scaler-set.js';
 import {
@@ -110,7 +111,8 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
   // Remembered once: what the target had before we first touched it, for restoreToOriginalReplicaCount.
   state.currentReplicas ??= scale.replicas;
 
-  const parsed = parsedTriggers(so, resolveCredentials(context, key, so, target, object));
+  const credentials = await context.referencedObjects.read((objects) => resolveCredentials(context, key, so, target, object, objects), signal);
+  const parsed = parsedTriggers(so, credentials);
 
   const warnings = guardRailWarnings({
     namespace,
@@ -197,11 +199,12 @@ function resolveCredentials(
   so: ScaledObject,
   target: ResolvedTarget,
   object: TargetObject,
+  objects: ObjectData,
 ): ResolvedTriggerCredentials[] {
   const namespace = so.metadata.namespace ?? '';
   const references = new References();
   const description: TargetDescription = { kind: target.kind, namespace, name: target.name };
-  const lookup = cacheLookup(context);
+  const lookup = cacheLookup(context, objects);
   const envs = new Map<string, Record<string, string>>();
   const envOf = (containerName: string | undefined): Record<string, string> => {
     const container = selectContainer(description, object.containers, containerName ?? so.spec.scaleTargetRef.envSourceContainerName);
@@ -236,20 +239,11 @@ function resolveCredentials(
   }
 }
 
-export function cacheLookup(context: ControllerContext): Lookup {
+export function cacheLookup(context: ControllerContext, objects: ObjectData): Lookup {
   const { caches } = context;
   return {
-    secret: (namespace, name) => {
-      const secret = caches.secrets.get(namespace, name);
-      if (!secret) return undefined;
-      const decoded: Record<string, string> = {};
-      for (const [k, v] of Object.entries(secret.data ?? {})) decoded[k] = Buffer.from(v, 'base64').toString('utf8');
-      return decoded;
-    },
-    configMap: (namespace, name) => {
-      const configMap = caches.configMaps.get(namespace, name);
-      return configMap ? (configMap.data ?? {}) : undefined;
-    },
+    secret: objects.secret,
+    configMap: objects.configMap,
     triggerAuthentication: (namespace, name) => caches.triggerAuthentications.get(namespace, name),
     clusterTriggerAuthentication: (name) => caches.clusterTriggerAuthentications.get('', name),
     triggerAuthenticationNamespaces: (name) =>
@@ -280,8 +274,9 @@ async function refuseSharedTarget(context: ControllerContext, so: ScaledObject, 
       .list()
       .filter((hpa) => hpa.metadata.namespace === namespace && hpa.spec?.scaleTargetRef?.name !== undefined)
       .map((hpa) => ({ name: hpa.metadata.name, managedByQueryscaler: hpa.metadata.labels?.['app.kubernetes.io/managed-by'] === MANAGED_BY,
-        target: targetIdentity(hpa.spec.scaleTargetRef) }));
-    const foreign = foreignHpa(hpas, identity, adoptedHpaName(so.metadata.annotations, so.spec.advanced?.horizontalPodAutoscalerConfig?.name));
+        controllerUid: hpa.metadata.ownerReferences?.find((o) => o.controller === true)?.uid, target: targetIdentity(hpa.spec.scaleTargetRef) }));
+    const foreign = foreignHpa(hpas, identity, adoptedHpaName(so.metadata.annotations, so.spec.advanced?.horizontalPodAutoscalerConfig?.name),
+      so.metadata.uid);
     if (foreign !== undefined) conflict = foreignHpaMessage(identity, namespace, foreign);
   }
   if (conflict === undefined) return;

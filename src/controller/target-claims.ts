@@ -5,7 +5,9 @@
 // ScaledObject on the target is refused with the owner's name, and so is every ScaledObject on a
 // target that an HPA queryscaler does not manage already scales, unless it adopts that HPA with
 // KEDA's annotation `scaledobject.keda.sh/transfer-hpa-ownership: "true"` and
-// `advanced.horizontalPodAutoscalerConfig.name` naming it. Pure.
+// `advanced.horizontalPodAutoscalerConfig.name` naming it. An HPA whose controller ownerReference is
+// the ScaledObject itself (same uid) is that ScaledObject's own, whoever created it: KEDA's
+// keda-hpa-<name>, found in place when queryscaler replaces KEDA, is adopted as it stands. Pure.
 
 import type { ScaleTargetRef } from '../api/types.js';
 
@@ -49,16 +51,19 @@ export function ownerConflictMessage(target: TargetIdentity, namespace: string, 
 export interface HpaOnTarget {
   name: string;
   managedByQueryscaler: boolean;
+  /** The uid its controller ownerReference names, if it has one. */
+  controllerUid?: string;
   target: TargetIdentity;
 }
 
 /**
  * The first HPA not managed by queryscaler that scales `target`, leaving out the one this
  * ScaledObject adopts (`adopt`: the HPA named by horizontalPodAutoscalerConfig.name when the
- * transfer annotation is "true").
+ * transfer annotation is "true") and any whose controller is this ScaledObject (`ownUid`).
  */
-export function foreignHpa(hpas: readonly HpaOnTarget[], target: TargetIdentity, adopt: string | undefined): HpaOnTarget | undefined {
-  return hpas.find((hpa) => !hpa.managedByQueryscaler && hpa.name !== adopt && sameTarget(hpa.target, target));
+export function foreignHpa(hpas: readonly HpaOnTarget[], target: TargetIdentity, adopt: string | undefined, ownUid?: string): HpaOnTarget | undefined {
+  return hpas.find((hpa) => !hpa.managedByQueryscaler && !(ownUid !== undefined && hpa.controllerUid === ownUid) && hpa.name !== adopt &&
+    sameTarget(hpa.target, target));
 }
 
 export function foreignHpaMessage(target: TargetIdentity, namespace: string, hpa: HpaOnTarget): string {

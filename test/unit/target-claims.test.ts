@@ -41,6 +41,18 @@ describe('target claims', () => {
     expect(foreignHpa(hpas, MYCLUSTER, 'manual')).to.equal(undefined);
   });
 
+  it("takes an HPA whose controller is this very ScaledObject (KEDA's, after a migration) as its own, and no other", () => {
+    const keda = { name: 'keda-hpa-so', managedByQueryscaler: false, controllerUid: 'uid-so', target: MYCLUSTER };
+    const cases: Array<[string, string | undefined, string | undefined]> = [
+      ['its own controller uid', 'uid-so', undefined],
+      ['another ScaledObject of the same name (re-created: new uid)', 'uid-other', 'keda-hpa-so'],
+      ['a ScaledObject without a uid yet', undefined, 'keda-hpa-so'],
+    ];
+    for (const [, ownUid, foreign] of cases) expect(foreignHpa([keda], MYCLUSTER, undefined, ownUid)?.name).to.equal(foreign);
+    const uncontrolled = { name: 'keda-hpa-so', managedByQueryscaler: false, target: MYCLUSTER };
+    expect(foreignHpa([uncontrolled], MYCLUSTER, undefined, 'uid-so')?.name).to.equal('keda-hpa-so');
+  });
+
   it('adopts only with the annotation "true" and a configured name', () => {
     const annotation = 'scaledobject.keda.sh/transfer-hpa-ownership';
     expect([
