@@ -8,11 +8,11 @@
 // manifests' Service an ExternalName of localhost and the APIService the process's loopback port.
 
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, createTestNamespace, deleteTestNamespace, kubectl, waitFor, waitForGone } from '../support/kube.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, kubectl, serviceAccountKubeConfig, waitFor, waitForGone } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
@@ -21,22 +21,6 @@ const MANIFESTS = fileURLToPath(new URL('../../manifests/', import.meta.url));
 const INSTALL_NAMESPACE = 'queryscaler';
 const SERVICE = 'queryscaler-metrics-apiserver';
 const API_SERVICE = 'v1beta1.external.metrics.k8s.io';
-
-/** A kubeconfig that authenticates as `namespace/name` with a token from the TokenRequest API. */
-async function serviceAccountKubeConfig(cp: ControlPlane, namespace: string, name: string): Promise<KubeConfig> {
-  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-  const request = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
-  const token = request.status?.token;
-  if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${name}`);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server: cp.server, caData: Buffer.from(cp.clusterCaPem).toString('base64') }],
-    users: [{ name, token }],
-    contexts: [{ name: 'sa', cluster: 'test', user: name }],
-    currentContext: 'sa',
-  });
-  return kc;
-}
 
 describe('kubectl apply -k manifests/ @integration', function () {
   this.timeout(240_000);

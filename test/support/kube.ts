@@ -281,6 +281,22 @@ export function kubeConfigInNamespace(base: KubeConfig, namespace: string): Kube
   return kc;
 }
 
+/** A kubeconfig that authenticates as ServiceAccount `namespace/name`, with a token from the TokenRequest API. */
+export async function serviceAccountKubeConfig(cp: ControlPlane, namespace: string, name: string): Promise<KubeConfig> {
+  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+  const request = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+  const token = request.status?.token;
+  if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${name}`);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server: cp.server, caData: Buffer.from(cp.clusterCaPem).toString('base64') }],
+    users: [{ name, token }],
+    contexts: [{ name: 'sa', cluster: 'test', user: name }],
+    currentContext: 'sa',
+  });
+  return kc;
+}
+
 export function isNotFound(err: unknown): boolean {
   return err instanceof ApiException && err.code === 404;
 }
