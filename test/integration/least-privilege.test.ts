@@ -214,6 +214,18 @@ describe('least privilege @integration', function () {
       expect([...new Set(refused.map((e) => `${e.verb} ${e.objectRef?.namespace}/${e.objectRef?.name}`))]).to.deep.equal([`get ${ns}/unrelated`]);
       expect(readAuditEvents(cp, user).filter((e) => e.objectRef?.namespace === elsewhere)).to.deep.equal([]);
     });
+
+    it('after a kube-apiserver restart reads the Secret again and watches on, so the next change is seen', async () => {
+      await cp.restartApiServer();
+      const health = async () => (await getSo(running!.api, ns, SEED)).status?.health?.['s0-mysql-testdb']?.status;
+      await running!.api.request('patch', seedSecretPath(), { body: { data: { mysql_password: Buffer.from('wrong').toString('base64') } }, patchType: 'merge' });
+      await waitFor(async () => (await health()) === 'Failing', { what: 'health Failing after the password change', timeoutMs: 60_000 });
+      await running!.api.request('patch', seedSecretPath(), { body: { data: { mysql_password: Buffer.from(db.rootPassword).toString('base64') } }, patchType: 'merge' });
+      await waitFor(async () => (await health()) === 'Happy', { what: 'health Happy after the password is put back', timeoutMs: 60_000 });
+      const gets = requests(readAuditEvents(cp, user), 'secrets').filter((r) => r === `get ${ns}/mysql-secrets`).length;
+      console.log(`      ${gets} GETs of the Secret in all: the first, and the re-read after the watch broke`);
+      expect(gets).to.be.at.least(2);
+    });
   });
 
   describe('--watch-namespaces, under RoleBindings in the watched namespaces only', () => {
