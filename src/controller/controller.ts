@@ -222,7 +222,10 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const resync = setInterval(() => {
     for (const so of caches.scaledObjects.list()) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
   }, options.resyncIntervalMs ?? 5 * 60_000);
-  logger.info({ workers: options.workers ?? 4 }, 'controller started');
+  logger.info(
+    { workers: options.workers ?? 4, watchNamespaces: watchNamespaces.length === 0 ? 'all' : watchNamespaces, restrictSecretAccess: options.restrictSecretAccess === true },
+    'controller started',
+  );
 
   let stopping: Promise<void> | undefined;
   return {

@@ -1,8 +1,8 @@
 // NamedObjects (--restrict-secret-access) against the real kube-apiserver: a read that names
 // objects not fetched yet fetches them and runs again, also along a chain; a Secret that does not
 // exist reads as absent and one created later is reported; changes of data are reported and other
-// changes are not; a refused GET is an error, not "absent"; what no ScaledObject reads any more
-// is dropped by the sweep.
+// changes are not; a refused GET is an error, not "absent"; without the right to watch, a change is
+// still seen by reading again; what no ScaledObject reads any more is dropped by the sweep.
 import { expect } from 'chai';
 import { pino } from 'pino';
 import type { Reference } from '../../src/controller/credentials.js';
@@ -104,6 +104,29 @@ describe('named objects (--restrict-secret-access) @integration', function () {
     } finally {
       await refused.stop();
       nobodyApi.close();
+    }
+  });
+
+  it('with get but no watch right, reads the object again after each refused watch, so a change is still seen', async () => {
+    await applyYaml(cp, [
+      'apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: getter }',
+      'apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: { name: getter }\nrules: [{ apiGroups: [""], resources: [secrets], resourceNames: [polled], verbs: [get] }]',
+      'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: { name: getter }\n' +
+        `roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: getter }\nsubjects: [{ kind: ServiceAccount, name: getter, namespace: ${ns} }]`,
+      secretYaml('polled', { password: 'one' }),
+    ].join('\n---\n'), ns);
+    const getterApi = new KubeApi(await serviceAccountKubeConfig(cp, ns, 'getter'));
+    const seen: Reference[] = [];
+    // The backoff capped at 300 ms instead of 30 s, so the test waits for re-reads, not for the cap.
+    const polled = new NamedObjects({ api: getterApi, logger: pino({ level: 'silent' }), onChange: (ref) => seen.push(ref), inUse: () => [], maxBackoffMs: 300 });
+    try {
+      expect(await polled.read((o) => o.secret(ns, 'polled'), never)).to.deep.equal({ password: 'one' });
+      await applyYaml(cp, secretYaml('polled', { password: 'two' }), ns);
+      await waitFor(() => seen.length > 0, { what: 'the change seen by reading again', timeoutMs: 30_000 });
+      expect([seen, await polled.read((o) => o.secret(ns, 'polled'), never)]).to.deep.equal([[`Secret/${ns}/polled`], { password: 'two' }]);
+    } finally {
+      await polled.stop();
+      getterApi.close();
     }
   });
 
