@@ -169,7 +169,11 @@ describe('CRDs and manifests on the API server @integration', function () {
     expect(objects.map((o) => `${o.kind} ${o.metadata.namespace ?? '-'}/${o.metadata.name}`).sort()).to.deep.equal([
       'APIService -/v1beta1.external.metrics.k8s.io',
       'ClusterRole -/queryscaler',
+      'ClusterRole -/queryscaler-cluster',
+      'ClusterRole -/queryscaler-secrets',
       'ClusterRoleBinding -/queryscaler',
+      'ClusterRoleBinding -/queryscaler-cluster',
+      'ClusterRoleBinding -/queryscaler-secrets',
       'ClusterRoleBinding -/queryscaler:system:auth-delegator',
       'CustomResourceDefinition -/clustertriggerauthentications.keda.sh',
       'CustomResourceDefinition -/scaledobjects.keda.sh',
@@ -201,7 +205,11 @@ describe('CRDs and manifests on the API server @integration', function () {
       expect(lines.map((l) => l.split(' ')[0]).sort()).to.deep.equal([
         'apiservice.apiregistration.k8s.io/v1beta1.external.metrics.k8s.io',
         'clusterrole.rbac.authorization.k8s.io/queryscaler',
+        'clusterrole.rbac.authorization.k8s.io/queryscaler-cluster',
+        'clusterrole.rbac.authorization.k8s.io/queryscaler-secrets',
         'clusterrolebinding.rbac.authorization.k8s.io/queryscaler',
+        'clusterrolebinding.rbac.authorization.k8s.io/queryscaler-cluster',
+        'clusterrolebinding.rbac.authorization.k8s.io/queryscaler-secrets',
         'clusterrolebinding.rbac.authorization.k8s.io/queryscaler:system:auth-delegator',
         'customresourcedefinition.apiextensions.k8s.io/clustertriggerauthentications.keda.sh',
         'customresourcedefinition.apiextensions.k8s.io/scaledobjects.keda.sh',

@@ -71,6 +71,8 @@ const RESOURCE: Record<Kind, string> = { Secret: 'secrets', ConfigMap: 'configma
 export class NamedObjects implements ReferencedObjects {
   private readonly entries = new Map<Reference, Entry>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Set by stop: a reconcile still running may read, but starts no watch that nothing would end. */
+  private stopped = false;
   /** Nothing is listed, so there is nothing to wait for at start. */
   readonly synced = true;
 
@@ -103,6 +105,7 @@ export class NamedObjects implements ReferencedObjects {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.sweepTimer);
     const watches = [...this.entries.values()].map((entry) => {
       entry.abort.abort();
@@ -143,7 +146,7 @@ export class NamedObjects implements ReferencedObjects {
   /** The first GET; the watch starts once it answered (404 included). */
   private async load(entry: Entry): Promise<void> {
     await this.refresh(entry);
-    entry.watching ??= this.watch(entry);
+    if (!this.stopped) entry.watching ??= this.watch(entry);
   }
 
   private async refresh(entry: Entry): Promise<void> {
