@@ -19,8 +19,9 @@ export interface TriggerInput {
   /** trigger.metricType, defaulted to AverageValue. */
   metricType: MetricTargetType;
   /**
-   * spec.pollingInterval in ms. A scaler may answer with a value read for another ScaledObject when
-   * it is younger than this (the same query on the same database). Absent: read afresh every time.
+   * spec.pollingInterval in ms. A scaler may answer a poll with a value read for another
+   * ScaledObject when it is younger than this (the same query on the same database). Absent: read
+   * afresh every time.
    */
   pollingIntervalMs?: number;
 }
@@ -44,6 +45,11 @@ export interface MetricsAndActivity {
   active: boolean;
   /** What the account the trigger reads with may do, once the scaler could look. */
   accountAudit?: AccountAudit;
+  /**
+   * When the data source was read, if not at the call: a value shared from another ScaledObject's
+   * identical read keeps the time of that read. Absent: the time of the call.
+   */
+  readAt?: Date;
 }
 
 export interface AccountAudit {
@@ -55,8 +61,12 @@ export interface AccountAudit {
 
 export interface Scaler {
   readonly metricSpecs: readonly MetricSpec[];
-  /** Reads the current value(s); rejects with a ScalerError. Must honour the signal. */
-  metricsAndActivity(signal: AbortSignal): Promise<MetricsAndActivity>;
+  /**
+   * Reads the current value(s); rejects with a ScalerError. Must honour the signal. `maxAgeMs`
+   * narrows, for this read, how old a value shared from an identical read may be (a read for an
+   * HPA request wants one from the last moments); absent, a scaler that shares uses its own bound.
+   */
+  metricsAndActivity(signal: AbortSignal, maxAgeMs?: number): Promise<MetricsAndActivity>;
   /** Releases what the scaler holds (a pool reference); safe to call twice. */
   close(): Promise<void>;
 }

@@ -11,21 +11,26 @@ export class MySqlScaler implements Scaler {
   readonly metricSpecs: readonly MetricSpec[];
   readonly #config: MySqlConfig;
   readonly #lease: PoolLease;
-  /** Another ScaledObject's result of the same query is good enough when younger than our own polling interval. */
-  readonly #maxResultAgeMs: number;
+  /** Another ScaledObject's result of the same query is good enough for a poll when younger than our own polling interval. */
+  readonly #pollingIntervalMs: number;
 
   constructor(config: MySqlConfig, pollingIntervalMs = 0) {
     this.#config = config;
-    this.#maxResultAgeMs = pollingIntervalMs;
+    this.#pollingIntervalMs = pollingIntervalMs;
     this.metricSpecs = [{ metricName: config.metricName, targetType: config.metricType, targetValue: config.queryValue }];
     this.#lease = leasePool(config.target, config.tls);
   }
 
-  async metricsAndActivity(signal: AbortSignal): Promise<MetricsAndActivity> {
+  async metricsAndActivity(signal: AbortSignal, maxAgeMs?: number): Promise<MetricsAndActivity> {
     const config = this.#config;
-    const outcome = await this.#lease.query(config.query, config.queryTimeoutMs, signal, this.#maxResultAgeMs);
+    const sharing = { acceptAgeMs: Math.min(maxAgeMs ?? this.#pollingIntervalMs, this.#pollingIntervalMs), keepMs: this.#pollingIntervalMs };
+    const { outcome, readAt } = await this.#lease.query(config.query, config.queryTimeoutMs, signal, sharing);
     const value = metricValueFromResult(outcome, config.query, config.nullAsZero);
-    const result: MetricsAndActivity = { samples: [{ metricName: config.metricName, value }], active: value > config.activationQueryValue };
+    const result: MetricsAndActivity = {
+      samples: [{ metricName: config.metricName, value }],
+      active: value > config.activationQueryValue,
+      readAt,
+    };
     const grants = this.#lease.accountGrants();
     if (grants !== undefined) {
       result.accountAudit = { account: grants.account };
