@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { generatedBlockMarkers, withGeneratedBlock } from '../../bench/support/results-file.js';
 import { formatMs, markdownTable, percentile, summarize } from '../../bench/support/stats.js';
-import { hitVerdict, missVerdict } from '../../bench/support/targets.js';
+import { hitOverFloorVerdict, hitVerdict, missVerdict } from '../../bench/support/targets.js';
 
 describe('bench support', () => {
   describe('percentile (nearest rank)', () => {
@@ -119,6 +119,16 @@ describe('bench support', () => {
     for (const [miss, raw, met, text] of misses) {
       it(`a miss of ${miss} ms against a raw query of ${raw} ms: ${met ? 'met' : 'not met'}`, () => {
         expect(missVerdict('p50', miss, raw)).to.deep.equal({ met, text });
+      });
+    }
+
+    const overFloor: Array<[number, number, boolean, string]> = [
+      [0.3, 0.2, true, 'hit p50 0.300 ms = 1.50x bare node:https 0.200 ms <= 1.5x: met'],
+      [0.485, 0.208, false, 'hit p50 0.485 ms = 2.33x bare node:https 0.208 ms > 1.5x: NOT met'],
+    ];
+    for (const [hit, floor, met, text] of overFloor) {
+      it(`a hit of ${hit} ms against a bare answer of ${floor} ms: ${met ? 'met' : 'not met'}`, () => {
+        expect(hitOverFloorVerdict(hit, floor)).to.deep.equal({ met, text });
       });
     }
   });
