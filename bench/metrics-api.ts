@@ -17,7 +17,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { VersionApi } from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
 import { createLogger } from '../src/log.js';
@@ -30,7 +30,8 @@ import { createSelfSignedServing, issueCertificate, type KeyPairPem } from '../s
 import { FRONT_PROXY_CLIENT_NAME } from '../test/support/control-plane.js';
 import type { MariaDb } from '../test/support/mariadb.js';
 import { createSeedTable, SEED_QUERY, seedMetricForRows, setSeedRowCount } from '../test/support/seed-scenario.js';
-import type { CellRequest, CellResult, WorkerMessage } from './support/load-client.js';
+import type { CellRequest } from './support/load-client.js';
+import { awaitWorkerMessage, startLoadClient } from './support/load-worker.js';
 import { withGeneratedBlock } from './support/results-file.js';
 import { formatMs, markdownTable, summarize, type LatencySummary } from './support/stats.js';
 import { hitOverFloorVerdict, hitVerdict, missVerdict, type Verdict } from './support/targets.js';
@@ -330,51 +331,6 @@ async function startFloorServer(serving: KeyPairPem, clientCaPem: string): Promi
         server.closeAllConnections();
       }),
   };
-}
-
-/**
- * The load client in a worker thread. A worker does not inherit the `--import tsx` loader, so it
- * starts from a line of JavaScript that registers tsx in the worker and then imports the client.
- */
-function startLoadClient(): Worker {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./support/load-client.ts', import.meta.url).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
-}
-
-function awaitWorkerMessage(worker: Worker, kind: 'ready', interrupted: AbortSignal): Promise<void>;
-function awaitWorkerMessage(worker: Worker, kind: 'done', interrupted: AbortSignal): Promise<CellResult>;
-function awaitWorkerMessage(worker: Worker, kind: 'ready' | 'done', interrupted: AbortSignal): Promise<CellResult | void> {
-  return new Promise((resolve, reject) => {
-    const settle = (): void => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-      interrupted.removeEventListener('abort', onAbort);
-    };
-    const onMessage = (message: WorkerMessage): void => {
-      settle();
-      if (message.kind === 'failed') reject(new Error(`the load client failed: ${message.error}`));
-      else if (message.kind !== kind) reject(new Error(`the load client said "${message.kind}" while the benchmark waited for "${kind}"`));
-      else resolve(message.kind === 'done' ? message.result : undefined);
-    };
-    const onError = (error: Error): void => {
-      settle();
-      reject(new Error(`the load client worker crashed: ${error.message}`, { cause: error }));
-    };
-    const onExit = (code: number): void => {
-      settle();
-      reject(new Error(`the load client worker exited with code ${code} while the benchmark waited for "${kind}"`));
-    };
-    const onAbort = (): void => {
-      settle();
-      reject(interrupted.reason as Error);
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-    interrupted.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**
