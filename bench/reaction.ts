@@ -30,7 +30,6 @@ import { parseArgs } from 'node:util';
 import {
   AppsV1Api,
   AutoscalingV2Api,
-  CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
   VersionApi,
@@ -53,6 +52,7 @@ import { firstAfter, metricRequestArrival, nextSyncAt, sampleVerdict, syncPeriod
 import { withGeneratedBlock } from './support/results-file.js';
 import { credentialObjects, forEachLimited, scaledObjectObject, statefulSetObject } from './support/scale-fixtures.js';
 import { formatMs, markdownTable, summarize, type LatencySummary } from './support/stats.js';
+import { deleteNamespaceAndWait } from './support/namespaces.js';
 import { sleep, until } from './support/waiting.js';
 import type { Worker } from 'node:worker_threads';
 
@@ -79,7 +79,6 @@ const LOAD_WINDOW_MS = 2 * HPA_SYNC_SECONDS * 1000;
 const SETTLE_GIVE_UP_MS = 120_000;
 const REACTION_GIVE_UP_MS = 3 * HPA_SYNC_SECONDS * 1000;
 const READY_GIVE_UP_MS = 300_000;
-const NAMESPACE_GONE_GIVE_UP_MS = 180_000;
 const CREATE_CONCURRENCY = 20;
 const LATENCY_CONCURRENCIES = [1, 8];
 
@@ -416,21 +415,6 @@ async function measureLoad(context: BuildContext, namespace: string, n: number):
   const result = { n, requestsPerSecond: requestsInWindow / seconds, queriesPerSecond: Number(runs[0]?.n) / seconds };
   console.log(`  load: ${result.requestsPerSecond.toFixed(1)} HPA requests/s, ${result.queriesPerSecond.toFixed(2)} query runs/s`);
   return result;
-}
-
-async function deleteNamespaceAndWait(cp: ControlPlane, namespace: string): Promise<void> {
-  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
-  const deadline = performance.now() + NAMESPACE_GONE_GIVE_UP_MS;
-  while (performance.now() < deadline) {
-    try {
-      await core.readNamespace({ name: namespace });
-    } catch {
-      return;
-    }
-    await sleep(1_000);
-  }
-  console.error(`namespace ${namespace} still exists after ${NAMESPACE_GONE_GIVE_UP_MS / 1000} s; going on`);
 }
 
 async function report(results: readonly BuildResult[], chosen: Options, db: MariaDb, cp: ControlPlane, startedAt: Date): Promise<string> {

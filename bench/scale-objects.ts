@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, AutoscalingV2Api, CustomObjectsApi, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
 import type { ScaledObject } from '../src/api/types.js';
 import { createSelfSignedServing } from '../src/tls/certificates.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
@@ -41,6 +41,7 @@ import {
 import { markdownTable } from './support/stats.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from '../src/controller/kube-api.js';
 import { runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
+import { deleteNamespaceAndWait } from './support/namespaces.js';
 import { sleep, until } from './support/waiting.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../crds/', import.meta.url));
@@ -60,7 +61,6 @@ const STEADY_GIVE_UP_MS = 180_000;
 const STEADY_WINDOW_MS = 20_000;
 const DELETE_GIVE_UP_MS = 300_000;
 const TWO_HPA_SYNCS_MS = 5_000;
-const NAMESPACE_GONE_GIVE_UP_MS = 180_000;
 const CREATE_CONCURRENCY = 20;
 const WRITE_VERBS = ['create', 'update', 'patch', 'delete'];
 
@@ -326,21 +326,6 @@ function startQueryscaler(cell: CellContext): Promise<QueryscalerProcess> {
     logPath: path.join(cell.dir, `queryscaler-${cell.n}-${cell.mode}.log`),
     interrupted: cell.interrupted,
   });
-}
-
-async function deleteNamespaceAndWait(cp: ControlPlane, namespace: string): Promise<void> {
-  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
-  const deadline = performance.now() + NAMESPACE_GONE_GIVE_UP_MS;
-  while (performance.now() < deadline) {
-    try {
-      await core.readNamespace({ name: namespace });
-    } catch {
-      return;
-    }
-    await sleep(1_000);
-  }
-  console.error(`namespace ${namespace} still exists after ${NAMESPACE_GONE_GIVE_UP_MS / 1000} s; going on`);
 }
 
 async function report(results: readonly CellResult[], chosen: Options, db: MariaDb, cp: ControlPlane, startedAt: Date): Promise<string> {
