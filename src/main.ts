@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // The queryscaler process: flags, kubeconfig, start, and a clean stop on SIGTERM/SIGINT.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from './controller/kube-api.js';
 import { createLogger } from './log.js';
 import { startQueryscaler } from './queryscaler.js';
+import { identityProblem } from './sharding/leases.js';
+import { DEFAULT_LEASE_TIMING } from './sharding/shard-coordinator.js';
 
 function wholeNumberFrom(minimum: number): (value: string) => number {
   return (value) => {
@@ -28,6 +32,7 @@ const program = new Command('queryscaler')
   .option('--metrics-port <port>', 'port of the external metrics API (HTTPS)', port, 6443)
   .option('--tls-cert-file <path>', 'serving certificate (PEM); default: a self-signed one made at start')
   .option('--tls-key-file <path>', 'key of --tls-cert-file (PEM)')
+  .option('--tls-ca-file <path>', 'CA that signed --tls-cert-file (PEM); replicas verify each other with it when --shards is set')
   .option(
     '--metrics-service <namespace/name>',
     'the Service the APIService points at; names the self-signed certificate',
@@ -42,7 +47,14 @@ const program = new Command('queryscaler')
   .option('--mysql-pool-size <n>', 'connections per (endpoint, user, database, TLS) pool', atLeastOne, 4)
   .option('--kube-api-qps <n>', 'sustained Kubernetes API requests per second', atLeastOne, DEFAULT_API_QPS)
   .option('--kube-api-burst <n>', 'Kubernetes API request burst', atLeastOne, DEFAULT_API_BURST)
-  .option('--log-level <level>', 'trace, debug, info, warn or error', 'info');
+  .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+  .option('--shards <n>', 'shard Leases the ScaledObjects are spread over, for several active replicas; 0: no Leases (one replica only)', port, 0)
+  .option('--lease-namespace <ns>', 'namespace of the member and shard Leases', process.env.POD_NAMESPACE ?? 'queryscaler')
+  .option('--identity <name>', 'this replica\'s name in the Leases; default: $POD_NAME (or the host name) and a random suffix')
+  .option('--peer-address <url>', 'where the other replicas reach this one\'s metrics API; default: https://$POD_IP:<metrics port>')
+  .option('--lease-duration-seconds <s>', 'how long a silent replica keeps its shards', atLeastOne, DEFAULT_LEASE_TIMING.leaseDurationMs / 1000)
+  .option('--lease-renew-deadline-seconds <s>', 'a replica that could not renew its Lease for this long stops working', atLeastOne, DEFAULT_LEASE_TIMING.renewDeadlineMs / 1000)
+  .option('--lease-renew-period-seconds <s>', 'how often a replica renews its Lease', atLeastOne, DEFAULT_LEASE_TIMING.renewPeriodMs / 1000);
 
 interface CliOptions {
   kubeconfig?: string;
@@ -50,6 +62,7 @@ interface CliOptions {
   metricsPort: number;
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  tlsCaFile?: string;
   metricsService: string;
   prometheusPort: number;
   clusterTriggerAuthenticationNamespace: string;
@@ -57,6 +70,40 @@ interface CliOptions {
   kubeApiQps: number;
   kubeApiBurst: number;
   logLevel: string;
+  shards: number;
+  leaseNamespace: string;
+  identity?: string;
+  peerAddress?: string;
+  leaseDurationSeconds: number;
+  leaseRenewDeadlineSeconds: number;
+  leaseRenewPeriodSeconds: number;
+}
+
+/** A unique name per process: a restarted pod must not be mistaken for the one it replaces. */
+function defaultIdentity(): string {
+  const base = (process.env.POD_NAME ?? hostname()).toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '') || 'queryscaler';
+  return `${base.slice(0, 180)}-${randomBytes(3).toString('hex')}`;
+}
+
+function shardingOptions(opts: CliOptions) {
+  if (opts.shards === 0) return undefined;
+  const identity = opts.identity ?? defaultIdentity();
+  const problem = identityProblem(identity);
+  if (problem !== undefined) throw new Error(`--identity "${identity}" ${problem}`);
+  const podIp = process.env.POD_IP;
+  const peerAddress = opts.peerAddress ?? (podIp === undefined ? undefined : `https://${podIp.includes(':') ? `[${podIp}]` : podIp}:${opts.metricsPort}`);
+  if (peerAddress === undefined) throw new Error('--shards needs --peer-address (or $POD_IP): the other replicas forward metric requests to this address');
+  return {
+    namespace: opts.leaseNamespace,
+    identity,
+    peerAddress,
+    shardCount: opts.shards,
+    timing: {
+      leaseDurationMs: opts.leaseDurationSeconds * 1000,
+      renewDeadlineMs: opts.leaseRenewDeadlineSeconds * 1000,
+      renewPeriodMs: opts.leaseRenewPeriodSeconds * 1000,
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -67,6 +114,7 @@ async function main(): Promise<void> {
   }
   const [serviceNamespace, serviceName] = opts.metricsService.split('/');
   if (!serviceNamespace || !serviceName) throw new Error(`--metrics-service must be <namespace>/<name>, got "${opts.metricsService}"`);
+  const sharding = shardingOptions(opts);
   const kubeConfig = new KubeConfig();
   if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
   else kubeConfig.loadFromDefault();
@@ -80,7 +128,11 @@ async function main(): Promise<void> {
       selfSignedDnsNames: [`${serviceName}.${serviceNamespace}.svc`, `${serviceName}.${serviceNamespace}.svc.cluster.local`],
       ...(opts.tlsCertFile &&
         opts.tlsKeyFile && {
-          tls: { certPem: readFileSync(opts.tlsCertFile, 'utf8'), keyPem: readFileSync(opts.tlsKeyFile, 'utf8') },
+          tls: {
+            certPem: readFileSync(opts.tlsCertFile, 'utf8'),
+            keyPem: readFileSync(opts.tlsKeyFile, 'utf8'),
+            ...(opts.tlsCaFile !== undefined && { caPem: readFileSync(opts.tlsCaFile, 'utf8') }),
+          },
         }),
     },
     prometheus: opts.prometheusPort === 0 ? false : { host: opts.metricsHost, port: opts.prometheusPort },
@@ -88,6 +140,7 @@ async function main(): Promise<void> {
     mysqlPoolSize: opts.mysqlPoolSize,
     apiQps: opts.kubeApiQps,
     apiBurst: opts.kubeApiBurst,
+    ...(sharding && { sharding }),
   });
   logger.info({ metricsApiPort: running.metricsApiPort, prometheusPort: running.prometheusPort }, 'queryscaler started');
 

@@ -7,6 +7,8 @@ import { MetricCache } from './metric-cache/metric-cache.js';
 import { startMetricsApiServer } from './metrics-api/server.js';
 import { startPrometheusServer, type PrometheusServer } from './prometheus.js';
 import { setMySqlPoolOptions } from './scalers/mysql/pool-registry.js';
+import type { ServeMetric } from './sharding/metric-forwarding.js';
+import { shardedReplica, type ShardingOptions } from './sharding/sharded-replica.js';
 
 export interface QueryscalerOptions {
   kubeConfig: KubeConfig;
@@ -15,7 +17,8 @@ export interface QueryscalerOptions {
     | {
         host: string;
         port: number;
-        tls?: { certPem: string; keyPem: string };
+        /** caPem: the CA that signed certPem; needed with sharding (peers verify each other with it). */
+        tls?: { certPem: string; keyPem: string; caPem?: string };
         /** Names for the self-signed certificate made when tls is absent: `<service>.<namespace>.svc`. */
         selfSignedDnsNames?: string[];
       }
@@ -30,6 +33,12 @@ export interface QueryscalerOptions {
   workers?: number;
   logLevel?: string;
   logger?: Logger;
+  /**
+   * Several active replicas sharing the ScaledObjects through Leases; absent, this process does all
+   * the work alone. Needs the metrics API with a serving certificate and CA that every replica
+   * shares: peers forward metric requests to each other with it.
+   */
+  sharding?: ShardingOptions;
 }
 
 export interface RunningQueryscaler {
@@ -46,6 +55,14 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
   const metricCache = new MetricCache();
 
   const stops: Array<() => Promise<void>> = [];
+  const sharding = options.sharding;
+  const tls = options.metricsApi === false ? undefined : options.metricsApi?.tls;
+  if (sharding !== undefined && tls?.caPem === undefined) {
+    throw new Error(
+      'several replicas need a serving certificate they all share, with its CA (--tls-cert-file, --tls-key-file, --tls-ca-file): ' +
+        'peers forward metric requests to each other with it',
+    );
+  }
   const stopAll = async (): Promise<void> => {
     // Reverse order: stop serving before the controller closes the scalers the cache reads.
     for (const stop of stops.reverse()) {
@@ -54,6 +71,23 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
   };
 
   try {
+    const local: ServeMetric = async (request, signal) => ({
+      served: await metricCache.serve(request.namespace, request.scaledObject, request.metricName, signal),
+      metricNames: metricCache.metricNames(request.namespace, request.scaledObject),
+    });
+    // Built before the controller, which asks it what it owns (the status lookup runs only once both
+    // exist); started after it, once the controller listens.
+    const replica =
+      sharding &&
+      tls?.caPem !== undefined &&
+      shardedReplica({
+        kubeConfig: options.kubeConfig,
+        sharding,
+        serving: { certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem },
+        local,
+        scaledObject: (namespace, name) => controller.scaledObject(namespace, name),
+        logger,
+      });
     const controller = await startController({
       kubeConfig: options.kubeConfig,
       metricCache,
@@ -62,6 +96,7 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
       ...(options.workers !== undefined && { workers: options.workers }),
       ...(options.apiQps !== undefined && { apiQps: options.apiQps }),
       ...(options.apiBurst !== undefined && { apiBurst: options.apiBurst }),
+      ...(replica && { ownership: replica.coordinator }),
     });
     stops.push(() => controller.stop());
 
@@ -75,10 +110,18 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
         ...(options.metricsApi?.tls && { tls: options.metricsApi.tls }),
         ...(options.metricsApi?.selfSignedDnsNames && { selfSignedDnsNames: options.metricsApi.selfSignedDnsNames }),
         logger: logger.child({ component: 'metrics-api' }),
+        ...(replica && { serveMetric: replica.serveMetric, peerRequests: replica.peerRequests }),
+        notReadyReason: () =>
+          !controller.synced ? 'the controller caches are not synced yet' : replica && !replica.coordinator.ready ? 'not a member of the replica set yet' : undefined,
       });
       stops.push(() => api.close());
       running.metricsApiPort = api.port;
       if (api.caPem !== undefined) running.metricsApiCaPem = api.caPem;
+    }
+    if (replica) {
+      // Last to start and first to stop: its stop hands every shard over while the rest still runs.
+      await replica.start();
+      stops.push(() => replica.stop());
     }
     if (options.prometheus) {
       const prometheus: PrometheusServer = await startPrometheusServer(options.prometheus.host, options.prometheus.port);

@@ -13,7 +13,8 @@ import { Informer, type InformerHandlers, type KubeObject } from './informers.js
 import { KubeApi } from './kube-api.js';
 import { pollMetrics } from './poll-metrics.js';
 import { PollScheduler } from './poll-scheduler.js';
-import { createReconcile } from './reconcile.js';
+import { createReconcile, forget } from './reconcile.js';
+import { OWNS_EVERYTHING, type Ownership } from '../sharding/ownership.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalerSets } from './scaler-set.js';
 import { sameTarget, targetIdentity } from './target-claims.js';
@@ -35,9 +36,15 @@ export interface ControllerOptions {
   watchTimeoutSeconds?: number;
   /** How long start waits for the caches' first lists before reconciling anyway; default 30 s. */
   cacheSyncTimeoutMs?: number;
+  /** Which ScaledObjects this replica works on; default all of them (a single replica). */
+  ownership?: Ownership;
 }
 
 export interface RunningController {
+  /** Every cache has had its first list. */
+  readonly synced: boolean;
+  /** The ScaledObject as the cache holds it. */
+  scaledObject(namespace: string, name: string): ScaledObject | undefined;
   stop(): Promise<void>;
 }
 
@@ -50,15 +57,19 @@ export async function startController(options: ControllerOptions): Promise<Runni
     ...(options.apiBurst !== undefined && { burst: options.apiBurst }),
   });
   const references = new Map<string, Set<Reference>>();
+  const ownership = options.ownership ?? OWNS_EVERYTHING;
   // The queue exists before the informers that feed it; its reconcile is bound once the context is.
   let reconcile: ReconcileFn = () => Promise.resolve({});
   const workQueue = new WorkQueue({
     workers: options.workers ?? 4,
-    reconcile: (key, signal) => reconcile(key, signal),
+    // Asked again at the start: a retry or delayed add may outlive the ownership that queued it.
+    reconcile: (key, signal) => (ownership.owns(key) ? reconcile(key, signal) : Promise.resolve({})),
     onError: (key, error, attempt) =>
       logger.warn({ scaledObject: key, attempt, err: error instanceof Error ? error.message : String(error) }, 'reconcile failed; retrying with backoff'),
   });
-  const enqueue = (key: string): void => workQueue.add(key);
+  const enqueue = (key: string): void => {
+    if (ownership.owns(key)) workQueue.add(key);
+  };
   const enqueueReferencing = (ref: Reference): void => {
     for (const [key, refs] of references) if (refs.has(ref)) enqueue(key);
   };
@@ -187,6 +198,22 @@ export async function startController(options: ControllerOptions): Promise<Runni
     now: () => new Date(),
   };
   reconcile = createReconcile(context);
+  ownership.listen({
+    gained: (owned) => {
+      for (const so of caches.scaledObjects.list()) {
+        const key = `${so.metadata.namespace}/${so.metadata.name}`;
+        if (owned(key)) enqueue(key);
+      }
+    },
+    // Another replica takes these over: stop their work and drop what this process learned of them,
+    // but leave their HPAs, finalizers and status alone (they are the new owner's to keep).
+    lost: async (lost) => {
+      const keys = caches.scaledObjects.list().map((so) => `${so.metadata.namespace}/${so.metadata.name}`);
+      await Promise.all(keys.filter(lost).map((key) => workQueue.cancel(key)));
+      // Deleted ScaledObjects may still have state here; only keys worked on have any to drop.
+      await Promise.all([...states.keys()].filter(lost).map((key) => forget(context, key)));
+    },
+  });
 
   const allInformers = Object.values(caches) as Array<Informer<KubeObject>>;
   const synced = Promise.all(allInformers.map((i) => i.start()));
@@ -208,6 +235,10 @@ export async function startController(options: ControllerOptions): Promise<Runni
 
   let stopping: Promise<void> | undefined;
   return {
+    get synced() {
+      return allInformers.every((i) => i.synced);
+    },
+    scaledObject: (namespace, name) => caches.scaledObjects.get(namespace, name),
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(resync);

@@ -367,7 +367,8 @@ async function notReady(context: ControllerContext, key: string, so: ScaledObjec
   await writeStatus(context, key, signal);
 }
 
-async function forget(context: ControllerContext, key: string): Promise<void> {
+/** Drops everything this process knows and runs for `key`; the objects in the cluster stay as they are. */
+export async function forget(context: ControllerContext, key: string): Promise<void> {
   const { namespace, name } = splitKey(key);
   await context.polls.unschedule(key);
   await context.scalerSets.remove(namespace, name);

@@ -46,4 +46,6 @@ export type ServedMetric =
   | { kind: 'value'; value: number; timestamp: Date; fallback: boolean }
   | { kind: 'unknown-scaledobject' }
   | { kind: 'unknown-metric' }
-  | { kind: 'error'; reason: ScalerFailureReason; message: string };
+  | { kind: 'error'; reason: ScalerFailureReason; message: string }
+  /** No replica can answer for the object now (sharding: its owner is gone and not yet replaced). */
+  | { kind: 'unavailable'; message: string };

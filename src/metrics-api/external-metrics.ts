@@ -120,5 +120,7 @@ export function externalMetricAnswer(served: ServedMetric, request: MetricReques
       };
     case 'error':
       return { code: 500, body: failureStatus('InternalError', `unable to get external metric ${request.metricName} of ScaledObject ${object}: ${served.reason}: ${served.message}`) };
+    case 'unavailable':
+      return { code: 503, body: failureStatus('ServiceUnavailable', `unable to get external metric ${request.metricName} of ScaledObject ${object}: ${served.message}`) };
   }
 }

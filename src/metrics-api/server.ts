@@ -1,6 +1,7 @@
 // The aggregated external.metrics.k8s.io/v1beta1 HTTPS server: kube-apiserver proxies the HPA's
 // metric requests here. It only reads the metric cache; it never reconciles anything.
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -17,6 +18,7 @@ import { openApiV2, openApiV3GroupVersion, openApiV3Index, OPENAPI_V3_GROUP_VERS
 import { readRequestHeaderConfig, subjectAccessReviewer } from './kube-requests.js';
 import type { RequestHeaderConfig } from './request-header.js';
 import { failureStatus, type Status, type StatusReason } from './status-errors.js';
+import type { MetricAnswer, ServeMetric } from '../sharding/metric-forwarding.js';
 
 export interface MetricsApiServerOptions {
   cache: MetricCache;
@@ -35,6 +37,12 @@ export interface MetricsApiServerOptions {
   /** How often the ConfigMap is re-read (CA rotation). Default 60 s. */
   authConfigRefreshMs?: number;
   accessCache?: AccessCacheOptions;
+  /** Where metric values come from; default: this process's cache (a replica that owns every ScaledObject). */
+  serveMetric?: ServeMetric;
+  /** Handles a request before authentication (the replicas' own forwarding route); returns false to pass. */
+  peerRequests?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Why the replica cannot answer yet (caches not synced, not in the replica set), or undefined when it can. */
+  notReadyReason?: () => string | undefined;
 }
 
 export interface MetricsApiServer {
@@ -54,7 +62,16 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
   const caPem = options.tls === undefined ? (serving as { caPem?: string }).caPem : undefined;
   const authorizer = new CachedAuthorizer(subjectAccessReviewer(options.kubeConfig), options.accessCache);
 
+  const serveMetric: ServeMetric =
+    options.serveMetric ??
+    (async (request, signal): Promise<MetricAnswer> => ({
+      served: await options.cache.serve(request.namespace, request.scaledObject, request.metricName, signal),
+      metricNames: options.cache.metricNames(request.namespace, request.scaledObject),
+    }));
   const app = express();
+  const handle = options.peerRequests === undefined ? app : (req: IncomingMessage, res: ServerResponse) => {
+    if (!options.peerRequests?.(req, res)) app(req, res);
+  };
   const server = createServer(
     {
       cert: serving.certPem,
@@ -66,7 +83,7 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
       requestCert: true,
       rejectUnauthorized: false,
     },
-    app,
+    handle,
   );
 
   let authConfig: RequestHeaderConfig | undefined;
@@ -95,9 +112,9 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
   app.use(requestLog(logger));
   app.use((req, res, next) => {
     if (HEALTH_PATHS.has(req.path)) {
-      // Not ready while no request can be authenticated; alive regardless (a restart would not help).
-      const ready = req.path !== '/readyz' || authConfig !== undefined;
-      res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ok' : 'request-header CA not loaded yet');
+      // Not ready while no request can be authenticated or answered; alive regardless (a restart would not help).
+      const notReady = req.path !== '/readyz' ? undefined : authConfig === undefined ? 'request-header CA not loaded yet' : options.notReadyReason?.();
+      res.status(notReady === undefined ? 200 : 503).type('text/plain').send(notReady ?? 'ok');
       return;
     }
     next();
@@ -151,8 +168,8 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
     // The HPA gives up on a slow answer; stop waiting (and let the cache stop the read) when it does.
     const abandoned = new AbortController();
     res.on('close', () => abandoned.abort(new Error('client closed the connection')));
-    const served = await options.cache.serve(namespace, selected.name, metricName, abandoned.signal);
-    const answer = externalMetricAnswer(served, { namespace, scaledObject: selected.name, metricName }, options.cache.metricNames(namespace, selected.name));
+    const { served, metricNames } = await serveMetric({ namespace, scaledObject: selected.name, metricName }, abandoned.signal);
+    const answer = externalMetricAnswer(served, { namespace, scaledObject: selected.name, metricName }, metricNames);
     if (answer.code >= 500) {
       logger.warn({ namespace, scaledObject: selected.name, metricName, message: (answer.body as Status).message }, 'cannot serve external metric');
     }
