@@ -146,11 +146,11 @@ export class MetricForwarder {
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const owner = this.options.ownerOf(key);
       if (owner === undefined) break;
-      if (owner.identity === this.options.identity) return this.options.local(request, signal);
+      if (owner.identity === this.options.identity) return this.orPublished(request, await this.options.local(request, signal));
       if ((this.downUntil.get(owner.peerAddress) ?? 0) > performance.now()) break;
       try {
         const answer = await this.fetch(owner.peerAddress, request, signal);
-        if (answer.served.kind !== 'unknown-scaledobject' || this.options.ownerOf(key)?.identity === owner.identity) return answer;
+        if (answer.served.kind !== 'unknown-scaledobject' || this.options.ownerOf(key)?.identity === owner.identity) return this.orPublished(request, answer);
       } catch (error) {
         if (signal.aborted) throw error;
         this.downUntil.set(owner.peerAddress, performance.now() + PEER_DOWN_MS);
@@ -168,18 +168,30 @@ export class MetricForwarder {
     this.agent.destroy();
   }
 
+  /**
+   * An owner that took the object over a moment ago has not registered it yet: until it has, the
+   * value the last owner published stands (an object that is not Ready publishes none).
+   */
+  private orPublished(request: MetricRequest, answer: MetricAnswer): MetricAnswer {
+    return answer.served.kind === 'unknown-scaledobject' ? (this.published(request) ?? answer) : answer;
+  }
+
   private unowned(request: MetricRequest): MetricAnswer {
-    const published = this.options.lastPublished(request);
     const object = `${request.namespace}/${request.scaledObject}`;
-    if (published === undefined) {
-      return {
+    return (
+      this.published(request) ?? {
         served: {
           kind: 'unavailable',
           message: `no queryscaler replica owns ScaledObject ${object} right now (a replica left and its shard is being taken over); the HPA asks again at its next sync`,
         },
         metricNames: [],
-      };
-    }
+      }
+    );
+  }
+
+  private published(request: MetricRequest): MetricAnswer | undefined {
+    const published = this.options.lastPublished(request);
+    if (published === undefined) return undefined;
     this.options.onPublishedFallback?.(request);
     return { served: { kind: 'value', value: published.value, timestamp: published.timestamp, fallback: false }, metricNames: [] };
   }
