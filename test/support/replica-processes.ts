@@ -152,11 +152,11 @@ export class ReplicaSet {
     });
   }
 
-  /** The replica's Prometheus counter `name` summed over series whose labels include `labels`. */
-  async counter(identity: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  /** The replica's /metrics text. */
+  scrape(identity: string): Promise<string> {
     const replica = this.replicas.get(identity);
     if (replica === undefined) throw new Error(`no replica ${identity}`);
-    const text = await new Promise<string>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       http
         .get({ host: '127.0.0.1', port: replica.prometheusPort, path: '/metrics' }, (res) => {
           let body = '';
@@ -165,8 +165,12 @@ export class ReplicaSet {
         })
         .on('error', reject);
     });
+  }
+
+  /** The replica's Prometheus counter `name` summed over series whose labels include `labels`. */
+  async counter(identity: string, name: string, labels: Record<string, string> = {}): Promise<number> {
     let sum = 0;
-    for (const line of text.split('\n')) {
+    for (const line of (await this.scrape(identity)).split('\n')) {
       if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
       if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
