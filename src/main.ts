@@ -54,7 +54,8 @@ const program = new Command('queryscaler')
   .option('--peer-address <url>', 'where the other replicas reach this one\'s metrics API; default: https://$POD_IP:<metrics port>')
   .option('--lease-duration-seconds <s>', 'how long a silent replica keeps its shards', atLeastOne, DEFAULT_LEASE_TIMING.leaseDurationMs / 1000)
   .option('--lease-renew-deadline-seconds <s>', 'a replica that could not renew its Lease for this long stops working', atLeastOne, DEFAULT_LEASE_TIMING.renewDeadlineMs / 1000)
-  .option('--lease-renew-period-seconds <s>', 'how often a replica renews its Lease', atLeastOne, DEFAULT_LEASE_TIMING.renewPeriodMs / 1000);
+  .option('--lease-renew-period-seconds <s>', 'how often a replica renews its Lease', atLeastOne, DEFAULT_LEASE_TIMING.renewPeriodMs / 1000)
+  .option('--shutdown-delay-seconds <s>', 'on SIGTERM, keep serving (not ready) this long before stopping, while the pod leaves its Service', port, 0);
 
 interface CliOptions {
   kubeconfig?: string;
@@ -77,6 +78,7 @@ interface CliOptions {
   leaseDurationSeconds: number;
   leaseRenewDeadlineSeconds: number;
   leaseRenewPeriodSeconds: number;
+  shutdownDelaySeconds: number;
 }
 
 /** A unique name per process: a restarted pod must not be mistaken for the one it replaces. */
@@ -114,6 +116,9 @@ async function main(): Promise<void> {
   }
   const [serviceNamespace, serviceName] = opts.metricsService.split('/');
   if (!serviceNamespace || !serviceName) throw new Error(`--metrics-service must be <namespace>/<name>, got "${opts.metricsService}"`);
+  if (opts.shutdownDelaySeconds * 1000 > STOP_DEADLINE_MS - 10_000) {
+    throw new Error(`--shutdown-delay-seconds must leave the stop itself 10 s of the ${STOP_DEADLINE_MS / 1000} s it gets after SIGTERM; give at most ${STOP_DEADLINE_MS / 1000 - 10}`);
+  }
   const sharding = shardingOptions(opts);
   const kubeConfig = new KubeConfig();
   if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
@@ -141,6 +146,7 @@ async function main(): Promise<void> {
     apiQps: opts.kubeApiQps,
     apiBurst: opts.kubeApiBurst,
     ...(sharding && { sharding }),
+    shutdownDelayMs: opts.shutdownDelaySeconds * 1000,
   });
   logger.info({ metricsApiPort: running.metricsApiPort, prometheusPort: running.prometheusPort }, 'queryscaler started');
 

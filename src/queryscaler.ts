@@ -39,6 +39,11 @@ export interface QueryscalerOptions {
    * shares: peers forward metric requests to each other with it.
    */
   sharding?: ShardingOptions;
+  /**
+   * On stop, /readyz says "shutting down" for this long before anything stops, while everything
+   * still serves: the time it takes Kubernetes to take a terminating pod out of its Service.
+   */
+  shutdownDelayMs?: number;
 }
 
 export interface RunningQueryscaler {
@@ -100,7 +105,14 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
     });
     stops.push(() => controller.stop());
 
-    const running: RunningQueryscaler = { stop: stopAll };
+    let terminating = false;
+    const running: RunningQueryscaler = {
+      stop: async () => {
+        terminating = true;
+        if ((options.shutdownDelayMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
+        await stopAll();
+      },
+    };
     if (options.metricsApi !== false) {
       const api = await startMetricsApiServer({
         cache: metricCache,
@@ -112,7 +124,9 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
         logger: logger.child({ component: 'metrics-api' }),
         ...(replica && { serveMetric: replica.serveMetric, peerRequests: replica.peerRequests }),
         notReadyReason: () =>
-          !controller.synced ? 'the controller caches are not synced yet' : replica && !replica.coordinator.ready ? 'not a member of the replica set yet' : undefined,
+          terminating
+            ? 'shutting down'
+            : !controller.synced ? 'the controller caches are not synced yet' : replica && !replica.coordinator.ready ? 'not a member of the replica set yet' : undefined,
       });
       stops.push(() => api.close());
       running.metricsApiPort = api.port;
