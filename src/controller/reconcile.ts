@@ -99,6 +99,8 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
   await refuseSharedTarget(context, so, signal);
 
   const target = await withTargetErrors(() => context.targets.resolve(so.spec.scaleTargetRef, namespace, signal));
+  // Before /scale is read: a target that does not exist yet is then seen the moment it is created.
+  await context.targetWatches.watch(key, target);
   const scale = await withTargetErrors(() => context.targets.getScale(target, signal));
   const object = await withTargetErrors(() => context.targets.describe(target, signal));
   state.target = target;
@@ -347,6 +349,7 @@ async function forget(context: ControllerContext, key: string): Promise<void> {
   await context.scalerSets.remove(namespace, name);
   const target = context.states.get(key)?.target;
   if (target) context.targets.forget(target);
+  await context.targetWatches.release(key);
   context.states.delete(key);
   context.references.delete(key);
   context.events.forget(namespace, name);
