@@ -1,25 +1,28 @@
 // Wiring only: one metric cache shared by the controller (which fills it) and the external
-// metrics API (which serves it), started and stopped together. main.ts and the tests call this.
+// metrics API (which serves it), the admission webhook reading the controller's caches, and one
+// serving certificate for both HTTPS servers, started and stopped together. main.ts and the tests call this.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { startWebhookServer } from './admission/webhook-server.js';
 import { startController } from './controller/controller.js';
+import { KubeApi } from './controller/kube-api.js';
 import { createLogger, type Logger } from './log.js';
 import { MetricCache } from './metric-cache/metric-cache.js';
 import { startMetricsApiServer } from './metrics-api/server.js';
 import { startPrometheusServer, type PrometheusServer } from './prometheus.js';
 import { setMySqlPoolOptions } from './scalers/mysql/pool-registry.js';
+import { startCaBundleInjection, type CaBundleTargets } from './serving/ca-bundles.js';
+import { obtainServingCertificate, type ServingCertificateSource } from './serving/serving-certificate.js';
 
 export interface QueryscalerOptions {
   kubeConfig: KubeConfig;
   /** Where the external metrics API listens; false runs the controller alone. */
-  metricsApi?:
-    | {
-        host: string;
-        port: number;
-        tls?: { certPem: string; keyPem: string };
-        /** Names for the self-signed certificate made when tls is absent: `<service>.<namespace>.svc`. */
-        selfSignedDnsNames?: string[];
-      }
-    | false;
+  metricsApi?: { host: string; port: number } | false;
+  /** Where the ScaledObject admission webhook listens; false (the default) serves none. */
+  webhook?: { host: string; port: number } | false;
+  /** The certificate both HTTPS servers present. Default: self-signed for localhost, made at start. */
+  serving?: ServingCertificateSource;
+  /** Whose caBundle gets the serving certificate's CA (when it is known), at start and whenever changed. Default: nobody's. */
+  caBundles?: CaBundleTargets;
   /** Where Prometheus scrapes /metrics; false (the default in tests) serves nothing. */
   prometheus?: { host: string; port: number } | false;
   /** Namespace whose Secrets and ConfigMaps ClusterTriggerAuthentications read. */
@@ -34,8 +37,9 @@ export interface QueryscalerOptions {
 
 export interface RunningQueryscaler {
   metricsApiPort?: number;
-  /** CA of the self-signed serving certificate, for an APIService caBundle. */
-  metricsApiCaPem?: string;
+  webhookPort?: number;
+  /** CA of the serving certificate, for a caBundle; absent for given files without a CA. */
+  servingCaPem?: string;
   prometheusPort?: number;
   stop(): Promise<void>;
 }
@@ -66,19 +70,40 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
     stops.push(() => controller.stop());
 
     const running: RunningQueryscaler = { stop: stopAll };
-    if (options.metricsApi !== false) {
-      const api = await startMetricsApiServer({
-        cache: metricCache,
-        kubeConfig: options.kubeConfig,
-        host: options.metricsApi?.host ?? '0.0.0.0',
-        port: options.metricsApi?.port ?? 6443,
-        ...(options.metricsApi?.tls && { tls: options.metricsApi.tls }),
-        ...(options.metricsApi?.selfSignedDnsNames && { selfSignedDnsNames: options.metricsApi.selfSignedDnsNames }),
-        logger: logger.child({ component: 'metrics-api' }),
-      });
-      stops.push(() => api.close());
-      running.metricsApiPort = api.port;
-      if (api.caPem !== undefined) running.metricsApiCaPem = api.caPem;
+    if (options.metricsApi !== false || options.webhook) {
+      const servingLogger = logger.child({ component: 'serving-certificate' });
+      const api = new KubeApi(options.kubeConfig);
+      stops.push(() => Promise.resolve(api.close()));
+      const serving = await obtainServingCertificate(options.serving ?? { kind: 'self-signed', dnsNames: ['localhost'] }, api, servingLogger);
+      const tls = { certPem: serving.certPem, keyPem: serving.keyPem };
+      if (serving.caPem !== undefined) running.servingCaPem = serving.caPem;
+
+      if (options.metricsApi !== false) {
+        const metricsApi = await startMetricsApiServer({
+          cache: metricCache,
+          kubeConfig: options.kubeConfig,
+          host: options.metricsApi?.host ?? '0.0.0.0',
+          port: options.metricsApi?.port ?? 6443,
+          tls,
+          logger: logger.child({ component: 'metrics-api' }),
+        });
+        stops.push(() => metricsApi.close());
+        running.metricsApiPort = metricsApi.port;
+      }
+      if (options.webhook) {
+        const webhook = await startWebhookServer({
+          ...options.webhook,
+          tls,
+          world: { scaledObjects: () => controller.caches.scaledObjects.list(), hpas: () => controller.caches.hpas.list() },
+          logger: logger.child({ component: 'admission-webhook' }),
+        });
+        stops.push(() => webhook.close());
+        running.webhookPort = webhook.port;
+      }
+      if (options.caBundles !== undefined && serving.caPem !== undefined) {
+        const injection = await startCaBundleInjection(api, serving.caPem, options.caBundles, servingLogger);
+        stops.push(() => injection.stop());
+      }
     }
     if (options.prometheus) {
       const prometheus: PrometheusServer = await startPrometheusServer(options.prometheus.host, options.prometheus.port);

@@ -23,6 +23,8 @@ export const cronScalerType: ScalerType<CronConfig> = {
   type: 'cron',
   parse: parseCronConfig,
   metricSpecs: cronMetricSpecs,
+  // A cron trigger reads no credentials: the whole parse holds at admission too.
+  checkWithoutCredentials: (input) => void parseCronConfig(input),
   create: (config) => createCronScaler(config),
 };
 

@@ -11,7 +11,7 @@ import type { ControlPlane } from '../support/control-plane.js';
 import { applyYaml, waitFor, waitForCrdEstablished } from '../support/kube.js';
 import { startInProcessController, type InProcessController } from '../support/in-process-controller.js';
 import { sharedControlPlane } from '../support/shared.js';
-import { statefulSet, widget, WIDGET_CRD, WIDGET_CRD_NAME } from '../support/scale-targets.js';
+import { foreignHpa, statefulSet, widget, WIDGET_CRD, WIDGET_CRD_NAME } from '../support/scale-targets.js';
 
 function scaledObject(
   name: string,
@@ -95,16 +95,7 @@ describe('one autoscaler per scale target @integration', function () {
 
   it('refuses a target that a foreign HPA scales, and adopts that HPA with transfer-hpa-ownership', async () => {
     await applyYaml(cp, statefulSet('manual-target'), ns);
-    await applyYaml(cp, `
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata: { name: manual }
-spec:
-  scaleTargetRef: { apiVersion: apps/v1, kind: StatefulSet, name: manual-target }
-  minReplicas: 1
-  maxReplicas: 2
-  metrics: [{ type: Resource, resource: { name: cpu, target: { type: Utilization, averageUtilization: 80 } } }]
-`, ns);
+    await applyYaml(cp, foreignHpa('manual', 'manual-target'), ns);
     await applyYaml(cp, scaledObject('adopter', 'manual-target'), ns);
     const refused = await waitForReady('adopter', 'False');
     expect([refused.reason, refused.message]).to.deep.equal(['ScaleTargetConflict',

@@ -1,6 +1,6 @@
-// Scale targets for tests, as YAML to apply: a StatefulSet whose pods never run, and a custom
-// resource with a /scale subresource (Widget, example.com/v1), a kind queryscaler's ClusterRole does
-// not name and its controller does not always watch.
+// Scale targets for tests, as YAML to apply: a StatefulSet whose pods never run, an HPA of the
+// user's own on one, and a custom resource with a /scale subresource (Widget, example.com/v1), a
+// kind queryscaler's ClusterRole does not name and its controller does not always watch.
 
 /** A StatefulSet of one replica whose image is never pulled (there are no kubelets). */
 export function statefulSet(name: string): string {
@@ -15,6 +15,20 @@ spec:
   template:
     metadata: { labels: { app: ${name} } }
     spec: { containers: [{ name: main, image: registry.invalid/never-pulled:1 }] }
+`;
+}
+
+/** An HPA of the user's own (not queryscaler's) on StatefulSet `target`. */
+export function foreignHpa(name: string, target: string): string {
+  return `
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: { name: ${name} }
+spec:
+  scaleTargetRef: { apiVersion: apps/v1, kind: StatefulSet, name: ${target} }
+  minReplicas: 1
+  maxReplicas: 2
+  metrics: [{ type: Resource, resource: { name: cpu, target: { type: Utilization, averageUtilization: 80 } } }]
 `;
 }
 
