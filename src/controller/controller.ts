@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FINALIZER, SCALED_OBJECT_LABEL, type ScaledObject, type ScaleTargetRef, type TriggerAuthentication } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
-import type { ConfigMapObject, ControllerContext, SecretObject, WorkloadMetadata } from './context.js';
+import type { Caches, ConfigMapObject, ControllerContext, SecretObject, WorkloadMetadata } from './context.js';
 import type { Reference } from './credentials.js';
 import { MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { EventRecorder } from './events.js';
@@ -18,6 +18,7 @@ import { OWNS_EVERYTHING, type Ownership } from '../sharding/ownership.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalerSets } from './scaler-set.js';
 import { sameTarget, targetIdentity } from './target-claims.js';
+import { TargetWatches } from './target-watches.js';
 import { WorkQueue, type ReconcileFn } from './work-queue.js';
 
 export interface ControllerOptions {
@@ -43,8 +44,8 @@ export interface ControllerOptions {
 export interface RunningController {
   /** Every cache has had its first list. */
   readonly synced: boolean;
-  /** The ScaledObject as the cache holds it. */
-  scaledObject(namespace: string, name: string): ScaledObject | undefined;
+  /** What the controller's caches hold, for the admission webhook to judge by the same view (and for forwarding). */
+  caches: Pick<Caches, 'scaledObjects' | 'hpas'>;
   stop(): Promise<void>;
 }
 
@@ -121,8 +122,8 @@ export async function startController(options: ControllerOptions): Promise<Runni
       },
       onDelete: (c) => enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`),
     }),
-    statefulSets: workloadInformer('/apis/apps/v1/statefulsets', 'StatefulSet'),
-    deployments: workloadInformer('/apis/apps/v1/deployments', 'Deployment'),
+    statefulSets: targetInformer('/apis/apps/v1/statefulsets', 'apps/v1', 'StatefulSet'),
+    deployments: targetInformer('/apis/apps/v1/deployments', 'apps/v1', 'Deployment'),
     // Every HPA, not only ours: one that queryscaler does not manage on a ScaledObject's target is a conflict.
     hpas: informer<HorizontalPodAutoscaler & KubeObject & { metadata: { generation?: number } }>('/apis/autoscaling/v2/horizontalpodautoscalers', {
       // The HPA controller rewrites status every sync; only spec, labels and owners are ours to guard.
@@ -148,11 +149,11 @@ export async function startController(options: ControllerOptions): Promise<Runni
     return owner !== undefined && states.get(`${hpa.metadata.namespace}/${owner}`)?.hpaName === hpa.metadata.name;
   }
   /**
-   * A scale target of a default kind appearing, disappearing or re-created under a new uid: its
-   * ScaledObjects are reconciled at once instead of when a remembered /scale expires (up to a minute).
+   * A scale target appearing, disappearing or re-created under a new uid: its ScaledObjects are
+   * reconciled at once instead of when a remembered /scale expires (up to a minute).
    */
-  function workloadInformer(path: string, kind: string): Informer<WorkloadMetadata> {
-    const wake = (object: WorkloadMetadata) => enqueueTargeting(object.metadata.namespace, { apiVersion: 'apps/v1', kind, name: object.metadata.name });
+  function targetInformer(path: string, apiVersion: string, kind: string): Informer<WorkloadMetadata> {
+    const wake = (object: WorkloadMetadata) => enqueueTargeting(object.metadata.namespace, { apiVersion, kind, name: object.metadata.name });
     return informer<WorkloadMetadata>(path, {
       metadataOnly: true,
       onChange: (object, previous) => {
@@ -182,12 +183,19 @@ export async function startController(options: ControllerOptions): Promise<Runni
     onError: (key, error) => logger.warn({ scaledObject: key, err: error }, 'poll failed'),
   });
   const scalerSets = new ScalerSets(options.metricCache, logger);
+  // Targets of other kinds (a custom resource with /scale) are watched while some ScaledObject targets them.
+  const targetWatches = new TargetWatches({
+    watchOf: (r) => targetInformer(`${r.group === '' ? '/api' : `/apis/${r.group}`}/${r.version}/${r.resource}`, r.group === '' ? r.version : `${r.group}/${r.version}`, r.kind),
+    alwaysWatched: (r) => r.group === 'apps' && (r.resource === 'statefulsets' || r.resource === 'deployments'),
+    enqueue,
+  });
   const context: ControllerContext = {
     api,
     caches,
     targets: new ScaleTargets(api),
     events: new EventRecorder(api, logger),
     scalerSets,
+    targetWatches,
     metricCache: options.metricCache,
     polls,
     logger,
@@ -238,11 +246,11 @@ export async function startController(options: ControllerOptions): Promise<Runni
     get synced() {
       return allInformers.every((i) => i.synced);
     },
-    scaledObject: (namespace, name) => caches.scaledObjects.get(namespace, name),
+    caches,
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(resync);
-        await Promise.all(allInformers.map((i) => i.stop()));
+        await Promise.all([...allInformers.map((i) => i.stop()), targetWatches.stopAll()]);
         await workQueue.stop();
         await polls.stop();
         await scalerSets.closeAll();

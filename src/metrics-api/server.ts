@@ -3,13 +3,12 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
-import { createSelfSignedServing } from '../tls/certificates.js';
 import { authenticate, type PeerCertificate, type UserInfo } from './authentication.js';
 import { CachedAuthorizer, forbiddenMessage, requestAttributes, type AccessCacheOptions } from './authorization.js';
 import { apiGroup, apiGroupList, apiResourceList, EXTERNAL_METRICS_GROUP_VERSION } from './discovery.js';
@@ -27,10 +26,8 @@ export interface MetricsApiServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** Serving certificate; without it a self-signed one is made and its CA returned as caPem. */
-  tls?: { certPem: string; keyPem: string };
-  /** DNS names of the self-signed certificate, e.g. `<service>.<namespace>.svc`. Default: localhost. */
-  selfSignedDnsNames?: string[];
+  /** Serving certificate (src/serving/ chooses it). */
+  tls: { certPem: string; keyPem: string };
   logger: Logger;
   /** Overrides requestheader-allowed-names from the ConfigMap; an empty list allows any CN. */
   allowedNames?: string[];
@@ -47,8 +44,6 @@ export interface MetricsApiServerOptions {
 
 export interface MetricsApiServer {
   port: number;
-  /** The CA of the self-signed serving certificate, for an APIService's caBundle; absent when tls was given. */
-  caPem?: string;
   close(): Promise<void>;
 }
 
@@ -58,8 +53,7 @@ const DEFAULT_AUTH_CONFIG_REFRESH_MS = 60_000;
 
 export async function startMetricsApiServer(options: MetricsApiServerOptions): Promise<MetricsApiServer> {
   const { logger } = options;
-  const serving = options.tls ?? selfSigned(options);
-  const caPem = options.tls === undefined ? (serving as { caPem?: string }).caPem : undefined;
+  const serving = options.tls;
   const authorizer = new CachedAuthorizer(subjectAccessReviewer(options.kubeConfig), options.accessCache);
 
   const serveMetric: ServeMetric =
@@ -192,11 +186,10 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
   const refreshMs = options.authConfigRefreshMs ?? DEFAULT_AUTH_CONFIG_REFRESH_MS;
   const refreshTimer = setInterval(() => void refreshAuthConfig(), refreshMs);
   refreshTimer.unref();
-  logger.info({ host: options.host, port, selfSigned: caPem !== undefined }, 'external metrics API listening');
+  logger.info({ host: options.host, port }, 'external metrics API listening');
 
   return {
     port,
-    ...(caPem === undefined ? {} : { caPem }),
     close: async () => {
       clearInterval(refreshTimer);
       await new Promise<void>((resolve) => {
@@ -205,13 +198,6 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
       });
     },
   };
-}
-
-function selfSigned(options: MetricsApiServerOptions): { certPem: string; keyPem: string; caPem: string } {
-  const dnsNames = options.selfSignedDnsNames ?? ['localhost'];
-  const unspecified = options.host === '0.0.0.0' || options.host === '::';
-  const ipAddresses = isIP(options.host) !== 0 && !unspecified ? [options.host] : [];
-  return createSelfSignedServing(dnsNames, ipAddresses);
 }
 
 // The client certificate is fixed for a connection's life (renegotiation is refused below), and

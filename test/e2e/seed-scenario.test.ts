@@ -44,10 +44,11 @@ describe('seed scenario end to end @integration', function () {
     await createSeedTable(db);
     queryscaler = await startQueryscaler({
       kubeConfig: cp.kubeConfig,
-      metricsApi: { host: '127.0.0.1', port: 0, selfSignedDnsNames: [`${METRICS_SERVICE.serviceName}.${METRICS_SERVICE.serviceNamespace}.svc`] },
+      metricsApi: { host: '127.0.0.1', port: 0 },
+      serving: { kind: 'self-signed', dnsNames: [`${METRICS_SERVICE.serviceName}.${METRICS_SERVICE.serviceNamespace}.svc`] },
       logLevel: process.env.QUERYSCALER_TEST_LOG ?? 'silent',
     });
-    await registerExternalMetricsApi(cp, { port: queryscaler.metricsApiPort ?? 0, caBundlePem: queryscaler.metricsApiCaPem ?? '', ...METRICS_SERVICE });
+    await registerExternalMetricsApi(cp, { port: queryscaler.metricsApiPort ?? 0, caBundlePem: queryscaler.servingCaPem ?? '', ...METRICS_SERVICE });
   });
 
   after(async () => {

@@ -74,6 +74,7 @@ export class ReplicaSet {
         MAIN,
         `--kubeconfig=${this.options.cp.kubeconfigPath}`,
         '--metrics-host=127.0.0.1',
+        '--webhook-port=0',
         `--metrics-port=${port}`,
         `--prometheus-port=${prometheusPort}`,
         `--tls-cert-file=${path.join(this.dir, 'tls.crt')}`,
