@@ -9,6 +9,7 @@
 // Deployment's pod stays Pending, and the test runs queryscaler in this process instead, giving the
 // manifests' Service an ExternalName of localhost, and the APIService and the webhook the process's
 // loopback ports.
+import { readFileSync } from 'node:fs';
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,8 @@ const INSTALL_NAMESPACE = 'queryscaler';
 const SERVICE = 'queryscaler-metrics-apiserver';
 const API_SERVICE = 'v1beta1.external.metrics.k8s.io';
 const WEBHOOK_CONFIGURATION = 'queryscaler';
+/** As manifests/deployment.yaml runs it. */
+const SHARDS = Number(/--shards=(\d+)/.exec(readFileSync(new URL('deployment.yaml', `file://${MANIFESTS}`), 'utf8'))?.[1]);
 
 /** A kubeconfig that authenticates as `namespace/name` with a token from the TokenRequest API. */
 async function serviceAccountKubeConfig(cp: ControlPlane, namespace: string, name: string): Promise<KubeConfig> {
@@ -88,8 +91,12 @@ describe('kubectl apply -k manifests/ @integration', function () {
       serving: { kind: 'secret', namespace: INSTALL_NAMESPACE, name: 'queryscaler-certificates', dnsNames: [`${SERVICE}.${INSTALL_NAMESPACE}.svc`] },
       caBundles: { apiService: { name: API_SERVICE, service: { namespace: INSTALL_NAMESPACE, name: SERVICE } }, webhookConfiguration: WEBHOOK_CONFIGURATION },
       clusterTriggerAuthenticationNamespace: INSTALL_NAMESPACE,
+      // As the Deployment runs it: a replica set of one, through the Leases the manifests' Role allows.
+      sharding: { namespace: INSTALL_NAMESPACE, identity: 'install-test', peerAddress: 'https://127.0.0.1:1', shardCount: SHARDS },
       logLevel: process.env.QUERYSCALER_TEST_LOG ?? 'silent',
     });
+    const leases = await kubectl(cp, ['get', 'leases', '-n', INSTALL_NAMESPACE, '-l', 'queryscaler.dev/lease', '-o', 'jsonpath={range .items[*]}{.spec.holderIdentity} {end}']);
+    expect(leases.stdout.trim().split(' '), leases.stderr).to.deep.equal(Array.from({ length: SHARDS + 1 }, () => 'install-test'));
     const caBundle = caBundleOf(app.servingCaPem ?? '');
     const apiServiceCa = await kubectl(cp, ['get', 'apiservice', API_SERVICE, '-o', 'jsonpath={.spec.caBundle}']);
     const webhookCa = await kubectl(cp, ['get', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
