@@ -13,6 +13,7 @@ import type { KubeApi } from './kube-api.js';
 import type { PollScheduler } from './poll-scheduler.js';
 import type { ResolvedTarget, ScaleTargets } from './scale-target.js';
 import type { ScalerSets } from './scaler-set.js';
+import type { TargetWatches } from './target-watches.js';
 import {
   desiredStatus,
   FAILURE_COUNT_WRITE_INTERVAL_MS,
@@ -72,6 +73,8 @@ export interface ControllerContext {
   targets: ScaleTargets;
   events: EventRecorder;
   scalerSets: ScalerSets;
+  /** Watches of the resources targets of other kinds than StatefulSet and Deployment are made of. */
+  targetWatches: TargetWatches;
   metricCache: MetricCache;
   polls: PollScheduler;
   logger: Logger;

@@ -63,4 +63,22 @@ export type ServedMetric =
   | { kind: 'value'; value: number; timestamp: Date; fallback: boolean; stale?: Staleness }
   | { kind: 'unknown-scaledobject' }
   | { kind: 'unknown-metric' }
-  | { kind: 'error'; reason: ScalerFailureReason; message: string };
+  | { kind: 'error'; reason: ScalerFailureReason; message: string }
+  /** No replica can answer for the object now (sharding: its owner is gone and not yet replaced). */
+  | { kind: 'unavailable'; message: string };
+
+/** One metric of one ScaledObject, as the HPA asks for it. */
+export interface MetricRequest {
+  namespace: string;
+  scaledObject: string;
+  metricName: string;
+}
+
+/** What serving one metric yields: the answer, and the names the object serves (for a "no such metric" message). */
+export interface ServedAnswer {
+  served: ServedMetric;
+  metricNames: string[];
+}
+
+/** Where the metrics API gets a metric: this process's cache, or (sharding) whichever replica owns the object. */
+export type MetricSource = (request: MetricRequest, signal: AbortSignal) => Promise<ServedAnswer>;

@@ -5,9 +5,9 @@
 
 import type { Logger } from 'pino';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
-import type { StaleReason } from '../metric-cache/types.js';
+import type { MetricRequest, MetricSource, StaleReason } from '../metric-cache/types.js';
 import { answerMetrics, type AnswerMetrics } from './answer-metrics.js';
-import { externalMetricAnswer, type ExternalMetricValueList, type MetricRequest } from './external-metrics.js';
+import { externalMetricAnswer, type ExternalMetricValueList } from './external-metrics.js';
 import type { Status } from './status-errors.js';
 
 export interface MetricAnswer {
@@ -23,9 +23,17 @@ const STALE_MESSAGES: Readonly<Record<StaleReason, string>> = {
   'use-cached-metrics': 'metric answered with the last poll\'s value (useCachedMetrics)',
 };
 
-export function metricServer(cache: MetricCache, logger: Logger, figures: AnswerMetrics = answerMetrics()): ServeMetric {
+/** This process's own cache as the source of metric values: a replica that owns every object it is asked about. */
+export function cacheMetricSource(cache: MetricCache): MetricSource {
+  return async (request, signal) => ({
+    served: await cache.serve(request.namespace, request.scaledObject, request.metricName, signal),
+    metricNames: cache.metricNames(request.namespace, request.scaledObject),
+  });
+}
+
+export function metricServer(source: MetricSource, logger: Logger, figures: AnswerMetrics = answerMetrics()): ServeMetric {
   return async (request, signal) => {
-    const served = await cache.serve(request.namespace, request.scaledObject, request.metricName, signal);
+    const { served, metricNames } = await source(request, signal);
     if (served.kind === 'value' && !served.fallback) figures.observeAge(Date.now() - served.timestamp.getTime());
     if (served.kind === 'value' && served.stale !== undefined) {
       const { reason, ageMs } = served.stale;
@@ -35,8 +43,7 @@ export function metricServer(cache: MetricCache, logger: Logger, figures: Answer
       if (reason === 'over-budget') logger.warn(line, STALE_MESSAGES[reason]);
       else logger.debug(line, STALE_MESSAGES[reason]);
     }
-    const names = served.kind === 'unknown-metric' ? cache.metricNames(request.namespace, request.scaledObject) : [];
-    const answer = externalMetricAnswer(served, request, names);
+    const answer = externalMetricAnswer(served, request, metricNames);
     if (answer.code >= 500) {
       logger.warn({ ...request, message: (answer.body as Status).message }, 'cannot serve external metric');
     }

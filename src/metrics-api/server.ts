@@ -3,19 +3,20 @@
 // metric GETs take a fast path in front of the Express app (metric-fast-path.ts), which admits and
 // answers them with the same functions as the app's middlewares and route.
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
-import { createSelfSignedServing } from '../tls/certificates.js';
+import type { MetricSource } from '../metric-cache/types.js';
 import { requestAdmission } from './admission.js';
 import { CachedAuthorizer, type AccessCacheOptions } from './authorization.js';
 import { apiGroup, apiGroupList, apiResourceList, EXTERNAL_METRICS_GROUP_VERSION } from './discovery.js';
 import { errorText } from './error-text.js';
-import { metricServer } from './metric-answer.js';
+import { cacheMetricSource, metricServer } from './metric-answer.js';
 import { answerMetricRequest, metricFastPath } from './metric-fast-path.js';
 import { openApiV2, openApiV3GroupVersion, openApiV3Index, OPENAPI_V3_GROUP_VERSION_PATH } from './openapi.js';
 import { readRequestHeaderConfig, subjectAccessReviewer } from './kube-requests.js';
@@ -29,22 +30,24 @@ export interface MetricsApiServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** Serving certificate; without it a self-signed one is made and its CA returned as caPem. */
-  tls?: { certPem: string; keyPem: string };
-  /** DNS names of the self-signed certificate, e.g. `<service>.<namespace>.svc`. Default: localhost. */
-  selfSignedDnsNames?: string[];
+  /** Serving certificate (src/serving/ chooses it). */
+  tls: { certPem: string; keyPem: string };
   logger: Logger;
   /** Overrides requestheader-allowed-names from the ConfigMap; an empty list allows any CN. */
   allowedNames?: string[];
   /** How often the ConfigMap is re-read (CA rotation). Default 60 s. */
   authConfigRefreshMs?: number;
   accessCache?: AccessCacheOptions;
+  /** Where metric values come from; default: this process's cache (a replica that owns every ScaledObject). */
+  metricSource?: MetricSource;
+  /** Handles a request before authentication (the replicas' own forwarding route); returns false to pass. */
+  peerRequests?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Why the replica cannot answer yet (caches not synced, not in the replica set), or undefined when it can. */
+  notReadyReason?: () => string | undefined;
 }
 
 export interface MetricsApiServer {
   port: number;
-  /** The CA of the self-signed serving certificate, for an APIService's caBundle; absent when tls was given. */
-  caPem?: string;
   close(): Promise<void>;
 }
 
@@ -54,8 +57,7 @@ const DEFAULT_AUTH_CONFIG_REFRESH_MS = 60_000;
 
 export async function startMetricsApiServer(options: MetricsApiServerOptions): Promise<MetricsApiServer> {
   const { logger } = options;
-  const serving = options.tls ?? selfSigned(options);
-  const caPem = options.tls === undefined ? (serving as { caPem?: string }).caPem : undefined;
+  const serving = options.tls;
   const authorizer = new CachedAuthorizer(subjectAccessReviewer(options.kubeConfig), options.accessCache);
   let authConfig: RequestHeaderConfig | undefined;
   const admit = requestAdmission({
@@ -64,7 +66,7 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
     ...(options.allowedNames !== undefined && { allowedNames: options.allowedNames }),
     logger,
   });
-  const serveMetric = metricServer(options.cache, logger);
+  const serveMetric = metricServer(options.metricSource ?? cacheMetricSource(options.cache), logger);
   const fastPath = metricFastPath({ admit, serveMetric, logger });
 
   const app = express();
@@ -80,7 +82,8 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
       rejectUnauthorized: false,
     },
     (req, res) => {
-      if (!fastPath(req, res)) void app(req, res);
+      if (options.peerRequests?.(req, res) === true || fastPath(req, res)) return;
+      void app(req, res);
     },
   );
 
@@ -112,9 +115,9 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
   });
   app.use((req, res, next) => {
     if (HEALTH_PATHS.has(req.path)) {
-      // Not ready while no request can be authenticated; alive regardless (a restart would not help).
-      const ready = req.path !== '/readyz' || authConfig !== undefined;
-      res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ok' : 'request-header CA not loaded yet');
+      // Not ready while no request can be authenticated or answered; alive regardless (a restart would not help).
+      const notReady = req.path !== '/readyz' ? undefined : authConfig === undefined ? 'request-header CA not loaded yet' : options.notReadyReason?.();
+      res.status(notReady === undefined ? 200 : 503).type('text/plain').send(notReady ?? 'ok');
       return;
     }
     next();
@@ -160,11 +163,10 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
   const refreshMs = options.authConfigRefreshMs ?? DEFAULT_AUTH_CONFIG_REFRESH_MS;
   const refreshTimer = setInterval(() => void refreshAuthConfig(), refreshMs);
   refreshTimer.unref();
-  logger.info({ host: options.host, port, selfSigned: caPem !== undefined }, 'external metrics API listening');
+  logger.info({ host: options.host, port }, 'external metrics API listening');
 
   return {
     port,
-    ...(caPem === undefined ? {} : { caPem }),
     close: async () => {
       clearInterval(refreshTimer);
       await new Promise<void>((resolve) => {
@@ -174,11 +176,3 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
     },
   };
 }
-
-function selfSigned(options: MetricsApiServerOptions): { certPem: string; keyPem: string; caPem: string } {
-  const dnsNames = options.selfSignedDnsNames ?? ['localhost'];
-  const unspecified = options.host === '0.0.0.0' || options.host === '::';
-  const ipAddresses = isIP(options.host) !== 0 && !unspecified ? [options.host] : [];
-  return createSelfSignedServing(dnsNames, ipAddresses);
-}
-

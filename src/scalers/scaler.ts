@@ -76,6 +76,19 @@ export interface ScalerType<Config> {
   readonly type: string;
   /** Pure: validates metadata and auth into a typed config, or throws ScalerConfigError. No I/O. */
   parse(input: TriggerInput): Config;
+  /**
+   * Pure: the External metric specs a scaler built from this config reports, so that what they
+   * become (names in the HPA and the status) can be checked before anything is built.
+   */
+  metricSpecs(config: Config): MetricSpec[];
+  /**
+   * Pure, for the admission webhook, where a trigger's credentials are not read: kubectl apply may
+   * send the TriggerAuthentication, its Secrets and the target after the ScaledObject, so authParams
+   * and resolvedEnv are empty here though they may not be at reconcile. Throws the ScalerConfigError
+   * that parse would throw for what no TriggerAuthentication parameter or env var can change, and
+   * nothing else. A type without it is checked at reconcile only when its trigger has credentials.
+   */
+  checkWithoutCredentials?(input: TriggerInput): void;
   /** Builds the scaler. Must not need the data source to be reachable (lazy connect). */
   create(config: Config, input: TriggerInput): Scaler;
   /**

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { MetricCache } from '../../src/metric-cache/metric-cache.js';
 import type { MetricsApiServer } from '../../src/metrics-api/server.js';
 import { ScalerError, type MetricSpec, type Scaler } from '../../src/scalers/scaler.js';
-import { createCertificateAuthority, issueCertificate, type KeyPairPem } from '../../src/tls/certificates.js';
+import { createCertificateAuthority, createSelfSignedServing, issueCertificate, type KeyPairPem } from '../../src/tls/certificates.js';
 import type { ControlPlane } from '../support/control-plane.js';
 import type * as KubeSupport from '../support/kube.js';
 import { sharedControlPlane } from '../support/shared.js';
@@ -48,6 +48,7 @@ describe('metrics API server @integration', function () {
   let cp: ControlPlane;
   let ns: string;
   let server: MetricsApiServer | undefined;
+  let serving: ReturnType<typeof createSelfSignedServing> | undefined;
   let proxyClient: KeyPairPem;
   let registered = false;
   let kube: typeof KubeSupport;
@@ -73,7 +74,7 @@ describe('metrics API server @integration', function () {
           port: live.port,
           path,
           method,
-          ca: live.caPem,
+          ca: serving?.caPem,
           servername: SERVICE_DNS_NAME,
           headers,
           agent: false,
@@ -118,18 +119,18 @@ describe('metrics API server @integration', function () {
     });
     // useCachedMetrics: every answer after the first is the same reading, so two answers compare byte for byte.
     cache.register({ namespace: ns, name: 'cached', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler: constantScaler(23), useCachedMetrics: true }] });
+    serving = createSelfSignedServing([SERVICE_DNS_NAME]);
     server = await startMetricsApiServer({
       cache,
       kubeConfig: cp.kubeConfig,
       host: '127.0.0.1',
       port: 0,
-      selfSignedDnsNames: [SERVICE_DNS_NAME],
+      tls: { certPem: serving.certPem, keyPem: serving.keyPem },
       logger: pino({ level: process.env['QUERYSCALER_TEST_LOG'] ?? 'silent' }),
       // Short, so the grant test sees a new RoleBinding without waiting out a cached denial.
       accessCache: { ttlMs: 500 },
     });
-    expect(server.caPem).to.be.a('string');
-    await kube.registerExternalMetricsApi(cp, { port: server.port, caBundlePem: server.caPem ?? '' });
+    await kube.registerExternalMetricsApi(cp, { port: server.port, caBundlePem: serving.caPem });
     registered = true;
     proxyClient = issueCertificate(cp.frontProxyCa, { commonName: frontProxyClientName, usage: 'client' });
   });

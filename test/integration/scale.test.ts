@@ -117,13 +117,14 @@ describe('hundreds of ScaledObjects, fifty of them here @integration', function 
 
     app = await startQueryscaler({
       kubeConfig: cp.kubeConfig,
-      metricsApi: { host: '127.0.0.1', port: 0, selfSignedDnsNames: [`${METRICS_SERVICE}.default.svc`] },
+      metricsApi: { host: '127.0.0.1', port: 0 },
+      serving: { kind: 'self-signed', dnsNames: [`${METRICS_SERVICE}.default.svc`] },
       mysqlPoolSize: POOL_SIZE,
       logLevel: process.env.QUERYSCALER_TEST_LOG ?? 'silent',
     });
     await registerExternalMetricsApi(cp, {
       port: app.metricsApiPort as number,
-      caBundlePem: app.metricsApiCaPem as string,
+      caBundlePem: app.servingCaPem as string,
       serviceName: METRICS_SERVICE,
       serviceNamespace: 'default',
     });

@@ -169,16 +169,21 @@ describe('CRDs and manifests on the API server @integration', function () {
     expect(objects.map((o) => `${o.kind} ${o.metadata.namespace ?? '-'}/${o.metadata.name}`).sort()).to.deep.equal([
       'APIService -/v1beta1.external.metrics.k8s.io',
       'ClusterRole -/queryscaler',
+      'ClusterRole -/queryscaler-ca-bundles',
       'ClusterRoleBinding -/queryscaler',
+      'ClusterRoleBinding -/queryscaler-ca-bundles',
       'ClusterRoleBinding -/queryscaler:system:auth-delegator',
       'CustomResourceDefinition -/clustertriggerauthentications.keda.sh',
       'CustomResourceDefinition -/scaledobjects.keda.sh',
       'CustomResourceDefinition -/triggerauthentications.keda.sh',
       'Deployment queryscaler/queryscaler',
       'Namespace -/queryscaler',
+      'Role queryscaler/queryscaler-certificates',
       'RoleBinding kube-system/queryscaler-auth-reader',
+      'RoleBinding queryscaler/queryscaler-certificates',
       'Service queryscaler/queryscaler-metrics-apiserver',
       'ServiceAccount queryscaler/queryscaler',
+      'ValidatingWebhookConfiguration -/queryscaler',
     ]);
   });
 
@@ -201,16 +206,21 @@ describe('CRDs and manifests on the API server @integration', function () {
       expect(lines.map((l) => l.split(' ')[0]).sort()).to.deep.equal([
         'apiservice.apiregistration.k8s.io/v1beta1.external.metrics.k8s.io',
         'clusterrole.rbac.authorization.k8s.io/queryscaler',
+        'clusterrole.rbac.authorization.k8s.io/queryscaler-ca-bundles',
         'clusterrolebinding.rbac.authorization.k8s.io/queryscaler',
+        'clusterrolebinding.rbac.authorization.k8s.io/queryscaler-ca-bundles',
         'clusterrolebinding.rbac.authorization.k8s.io/queryscaler:system:auth-delegator',
         'customresourcedefinition.apiextensions.k8s.io/clustertriggerauthentications.keda.sh',
         'customresourcedefinition.apiextensions.k8s.io/scaledobjects.keda.sh',
         'customresourcedefinition.apiextensions.k8s.io/triggerauthentications.keda.sh',
         'deployment.apps/queryscaler',
         'namespace/queryscaler',
+        'role.rbac.authorization.k8s.io/queryscaler-certificates',
         'rolebinding.rbac.authorization.k8s.io/queryscaler-auth-reader',
+        'rolebinding.rbac.authorization.k8s.io/queryscaler-certificates',
         'service/queryscaler-metrics-apiserver',
         'serviceaccount/queryscaler',
+        'validatingwebhookconfiguration.admissionregistration.k8s.io/queryscaler',
       ]);
     } finally {
       if (created) await core.deleteNamespace({ name: 'queryscaler' });

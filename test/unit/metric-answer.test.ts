@@ -8,7 +8,7 @@ import { pino, type Logger } from 'pino';
 import { register, type Counter, type Histogram } from 'prom-client';
 import { MetricCache } from '../../src/metric-cache/metric-cache.js';
 import { ANSWER_AGE_METRIC, STALE_ANSWERS_METRIC } from '../../src/metrics-api/answer-metrics.js';
-import { metricServer } from '../../src/metrics-api/metric-answer.js';
+import { cacheMetricSource, metricServer } from '../../src/metrics-api/metric-answer.js';
 import type { MetricSpec, MetricsAndActivity, Scaler } from '../../src/scalers/scaler.js';
 
 const SPEC: MetricSpec = { metricName: 's0-mysql-testdb', targetType: 'AverageValue', targetValue: 3 };
@@ -59,7 +59,7 @@ describe('metricServer', () => {
     const { logger, lines } = capturedLogger();
     const cache = new MetricCache();
     cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler: steppedScaler([17]), useCachedMetrics: false }] });
-    const serve = metricServer(cache, logger);
+    const serve = metricServer(cacheMetricSource(cache), logger);
     const [agesBefore, staleBefore] = [await ageCount(), await staleCount('over-budget')];
 
     const answer = await serve(REQUEST, never);
@@ -78,7 +78,7 @@ describe('metricServer', () => {
     cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler, useCachedMetrics: false }] });
     await cache.poll('ns1', 'so1', never);
     now += 900;
-    const serve = metricServer(cache, logger);
+    const serve = metricServer(cacheMetricSource(cache), logger);
     const before = await staleCount('over-budget');
 
     const answer = await serve(REQUEST, never);
@@ -107,7 +107,7 @@ describe('metricServer', () => {
     now += 30_000;
     const before = await staleCount('use-cached-metrics');
 
-    await metricServer(cache, logger)(REQUEST, never);
+    await metricServer(cacheMetricSource(cache), logger)(REQUEST, never);
 
     expect((await staleCount('use-cached-metrics')) - before).to.equal(1);
     expect(lines.map(({ level, msg, ageMs }) => ({ level, msg, ageMs }))).to.deep.equal([
@@ -118,7 +118,7 @@ describe('metricServer', () => {
   it('answers an unknown metric with the names the ScaledObject serves', async () => {
     const cache = new MetricCache();
     cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler: steppedScaler([]), useCachedMetrics: false }] });
-    const answer = await metricServer(cache, capturedLogger().logger)({ ...REQUEST, metricName: 's9-nope' }, never);
+    const answer = await metricServer(cacheMetricSource(cache), capturedLogger().logger)({ ...REQUEST, metricName: 's9-nope' }, never);
     expect([answer.code, (answer.body as { message: string }).message]).to.deep.equal([404, 'ScaledObject ns1/so1 has no external metric "s9-nope"; it serves: s0-mysql-testdb']);
   });
 });

@@ -2,7 +2,7 @@
 // shared, bounded pool. create() dials nothing; the first read connects.
 
 import type { MetricsAndActivity, MetricSpec, Scaler, ScalerType } from '../scaler.js';
-import { parseMySqlConfig, type MySqlConfig } from './mysql-config.js';
+import { mysqlMetricSpecs, parseMySqlConfig, parseQuerySettings, type MySqlConfig } from './mysql-config.js';
 import { leasePool, type PoolLease } from './pool-registry.js';
 import { metricValueFromResult } from './query-result.js';
 import { excessPrivilegesMessage } from '../../query-safety/account-grants.js';
@@ -17,7 +17,7 @@ export class MySqlScaler implements Scaler {
   constructor(config: MySqlConfig, pollingIntervalMs = 0) {
     this.#config = config;
     this.#pollingIntervalMs = pollingIntervalMs;
-    this.metricSpecs = [{ metricName: config.metricName, targetType: config.metricType, targetValue: config.queryValue }];
+    this.metricSpecs = mysqlMetricSpecs(config);
     this.#lease = leasePool(config.target, config.tls);
   }
 
@@ -49,6 +49,10 @@ export class MySqlScaler implements Scaler {
 export const mysqlScalerType: ScalerType<MySqlConfig> = {
   type: 'mysql',
   parse: parseMySqlConfig,
+  metricSpecs: mysqlMetricSpecs,
+  // query, queryValue, activationQueryValue, queryTimeout, nullAsZero and metricType come from plain
+  // metadata only; the connection may come from a TriggerAuthentication or env vars.
+  checkWithoutCredentials: (input) => void parseQuerySettings(input),
   create: (config, input) => new MySqlScaler(config, input.pollingIntervalMs),
   dataSourceHost: (config) => (config.target.endpoint.kind === 'tcp' ? config.target.endpoint.host : undefined),
 };
