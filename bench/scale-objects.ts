@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, AutoscalingV2Api, CustomObjectsApi, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
 import type { ScaledObject } from '../src/api/types.js';
 import { createSelfSignedServing } from '../src/tls/certificates.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
@@ -27,6 +27,7 @@ import type { MariaDb } from '../test/support/mariadb.js';
 import { createSeedTable, setSeedRowCount } from '../test/support/seed-scenario.js';
 import { cpuShare, findPid, sampleProcess, type ProcessSample } from './support/proc-stats.js';
 import { counterGrowth, histogramWindow, type Sample } from './support/prometheus-text.js';
+import { startQueryscalerProcess, type QueryscalerProcess } from './support/queryscaler-process.js';
 import { withGeneratedBlock } from './support/results-file.js';
 import {
   credentialObjects,
@@ -40,9 +41,11 @@ import {
 import { markdownTable } from './support/stats.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from '../src/controller/kube-api.js';
 import { runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
-import { sleep, startQueryscalerProcess, until, type QueryscalerProcess } from './support/queryscaler-process.js';
+import { deleteNamespaceAndWait } from './support/namespaces.js';
+import { sleep, until } from './support/waiting.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../crds/', import.meta.url));
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const RESULTS_PATH = fileURLToPath(new URL('RESULTS.md', import.meta.url));
 const RESULTS_HEADING = '## scale-objects';
 const METRICS_SERVICE = { serviceName: 'queryscaler-metrics-apiserver', serviceNamespace: 'default' };
@@ -58,7 +61,6 @@ const STEADY_GIVE_UP_MS = 180_000;
 const STEADY_WINDOW_MS = 20_000;
 const DELETE_GIVE_UP_MS = 300_000;
 const TWO_HPA_SYNCS_MS = 5_000;
-const NAMESPACE_GONE_GIVE_UP_MS = 180_000;
 const CREATE_CONCURRENCY = 20;
 const WRITE_VERBS = ['create', 'update', 'patch', 'delete'];
 
@@ -180,7 +182,7 @@ async function runCell(cell: CellContext): Promise<CellResult> {
   console.log(`  creating ${n} StatefulSets at ${ORIGINAL_REPLICAS} replicas...`);
   await forEachLimited(indexes, CREATE_CONCURRENCY, (i) => create(statefulSetObject(namespace, i, ORIGINAL_REPLICAS)));
 
-  const app = await startCellProcess(cell);
+  const app = await startQueryscaler(cell);
   const stopApp = cleanup.add('the queryscaler process', () => app.stop());
   await registerExternalMetricsApi(cp, { port: app.metricsPort, caBundlePem: cell.caPem, ...METRICS_SERVICE });
   const unregister = cleanup.add('the external metrics APIService', () => unregisterExternalMetricsApi(cp, METRICS_SERVICE));
@@ -314,29 +316,16 @@ async function measureSteadyWindow(
   };
 }
 
-function startCellProcess(cell: CellContext): Promise<QueryscalerProcess> {
+function startQueryscaler(cell: CellContext): Promise<QueryscalerProcess> {
   return startQueryscalerProcess({
+    main: MAIN,
     kubeconfigPath: cell.cp.kubeconfigPath,
-    dir: cell.dir,
-    logName: `queryscaler-${cell.n}-${cell.mode}.log`,
-    args: ['--mysql-pool-size', String(POOL_SIZE), '--kube-api-qps', String(cell.qps), '--kube-api-burst', String(cell.burst)],
+    tlsCertFile: path.join(cell.dir, 'tls.crt'),
+    tlsKeyFile: path.join(cell.dir, 'tls.key'),
+    flags: ['--mysql-pool-size', String(POOL_SIZE), '--kube-api-qps', String(cell.qps), '--kube-api-burst', String(cell.burst), '--log-level', 'warn'],
+    logPath: path.join(cell.dir, `queryscaler-${cell.n}-${cell.mode}.log`),
     interrupted: cell.interrupted,
   });
-}
-
-async function deleteNamespaceAndWait(cp: ControlPlane, namespace: string): Promise<void> {
-  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
-  const deadline = performance.now() + NAMESPACE_GONE_GIVE_UP_MS;
-  while (performance.now() < deadline) {
-    try {
-      await core.readNamespace({ name: namespace });
-    } catch {
-      return;
-    }
-    await sleep(1_000);
-  }
-  console.error(`namespace ${namespace} still exists after ${NAMESPACE_GONE_GIVE_UP_MS / 1000} s; going on`);
 }
 
 async function report(results: readonly CellResult[], chosen: Options, db: MariaDb, cp: ControlPlane, startedAt: Date): Promise<string> {

@@ -27,7 +27,8 @@ import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCou
 import { runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
 import { sampleProcess } from './support/proc-stats.js';
 import { counterGrowth } from './support/prometheus-text.js';
-import { sleep, startQueryscalerProcess, until } from './support/queryscaler-process.js';
+import { startQueryscalerProcess } from './support/queryscaler-process.js';
+import { sleep, until } from './support/waiting.js';
 import { withGeneratedBlock } from './support/results-file.js';
 import { forEachLimited } from './support/scale-fixtures.js';
 import { markdownTable } from './support/stats.js';
@@ -41,6 +42,8 @@ const SECRET_BYTES = 75 * 1024;
 const CREATE_CONCURRENCY = 10;
 const SETTLE_MS = 15_000;
 const MEMORY_PROBE = fileURLToPath(new URL('../dist/bench/support/memory-probe.js', import.meta.url));
+/** Compiled, so tsx's own garbage at start does not dwarf the figure (npm run build first). */
+const COMPILED_MAIN = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
 const READY_GIVE_UP_MS = 120_000;
 const SEED = 'mysql-scaledobject';
 
@@ -125,12 +128,13 @@ async function runCell({ cp, db, api, dir, mode, cleanup, interrupted }: CellCon
   const probeFile = path.join(dir, 'memory.json');
   const start = (run: string) =>
     startQueryscalerProcess({
+      main: COMPILED_MAIN,
       kubeconfigPath: cp.kubeconfigPath,
-      dir,
-      logName: `queryscaler-${mode.slug}-${run}.log`,
-      args: mode.args(seedNamespace),
+      tlsCertFile: path.join(dir, 'tls.crt'),
+      tlsKeyFile: path.join(dir, 'tls.key'),
+      flags: ['--log-level', 'warn', ...mode.args(seedNamespace)],
+      logPath: path.join(dir, `queryscaler-${mode.slug}-${run}.log`),
       interrupted,
-      entry: 'dist',
       nodeArgs: ['--expose-gc', '--import', MEMORY_PROBE],
       env: { QUERYSCALER_MEMORY_PROBE: probeFile },
     });

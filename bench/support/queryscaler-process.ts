@@ -1,20 +1,37 @@
-// queryscaler as a process of its own (node --import tsx src/main.ts, or the compiled
-// dist/src/main.js as the image runs it), so that its RSS and CPU can be read from /proc apart from
-// the benchmark's: started with the flags a benchmark gives, ready
-// once it serves /metrics, stopped with SIGTERM (SIGKILL after 15 s), its log kept in a file.
-// Also the small waits and HTTP reads the benchmarks around it share.
+// queryscaler as its own process for the benchmarks (so its RSS and CPU can be read from /proc, and
+// so a benchmark can run another build of it): src/main.ts of a given tree, started with tsx on
+// loopback ports, its log kept (the last 20,000 characters, written to a file when it stops) and
+// handed line by line to whoever wants to read it.
+
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { errorText } from './harness.js';
 import { parseExposition, type Sample } from './prometheus-text.js';
+import { until } from './waiting.js';
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
-const COMPILED_MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+export interface QueryscalerProcessOptions {
+  /**
+   * The src/main.ts to run with tsx (its tree's node_modules provides tsx and the dependencies), or
+   * a compiled dist/src/main.js run as it is: without tsx compiling at start, whose garbage otherwise
+   * dwarfs a memory figure.
+   */
+  main: string;
+  /** Node options before the entry (e.g. --expose-gc), and variables added to the environment. */
+  nodeArgs?: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  kubeconfigPath: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  /** Flags after the ports and TLS files, e.g. ['--mysql-pool-size', '4']. */
+  flags: string[];
+  /** Where the kept log goes on stop. */
+  logPath: string;
+  /** Each line of its output (one JSON object per line at any --log-level). */
+  onLine?: (line: string) => void;
+  interrupted: AbortSignal;
+}
 
 export interface QueryscalerProcess {
   pid: number;
@@ -23,34 +40,14 @@ export interface QueryscalerProcess {
   stop(): Promise<void>;
 }
 
-export interface QueryscalerProcessOptions {
-  kubeconfigPath: string;
-  /** Holds tls.crt and tls.key (the serving certificate); the log is written here on stop. */
-  dir: string;
-  logName: string;
-  /** Flags beyond the kubeconfig, ports, certificate and log level. */
-  args: readonly string[];
-  interrupted: AbortSignal;
-  /**
-   * `dist`: the compiled dist/src/main.js (npm run build first), without tsx compiling at start,
-   * whose garbage otherwise dwarfs a memory figure. Default `source`.
-   */
-  entry?: 'source' | 'dist';
-  /** Node options before the entry (e.g. --expose-gc), and variables added to the environment. */
-  nodeArgs?: readonly string[];
-  env?: Readonly<Record<string, string>>;
-}
-
 export async function startQueryscalerProcess(options: QueryscalerProcessOptions): Promise<QueryscalerProcess> {
   const [metricsPort, prometheusPort] = [await freePort(), await freePort()];
-  const logPath = path.join(options.dir, options.logName);
-  const entry = options.entry === 'dist' ? [COMPILED_MAIN] : ['--import', 'tsx', MAIN];
-  if (options.entry === 'dist' && !existsSync(COMPILED_MAIN)) throw new Error(`${COMPILED_MAIN} does not exist: run npm run build first`);
   const child: ChildProcess = spawn(
     process.execPath,
     [
       ...(options.nodeArgs ?? []),
-      ...entry,
+      ...(options.main.endsWith('.ts') ? ['--import', 'tsx'] : []),
+      options.main,
       '--kubeconfig',
       options.kubeconfigPath,
       '--metrics-host',
@@ -60,18 +57,22 @@ export async function startQueryscalerProcess(options: QueryscalerProcessOptions
       '--prometheus-port',
       String(prometheusPort),
       '--tls-cert-file',
-      path.join(options.dir, 'tls.crt'),
+      options.tlsCertFile,
       '--tls-key-file',
-      path.join(options.dir, 'tls.key'),
-      '--log-level',
-      'warn',
-      ...options.args,
+      options.tlsKeyFile,
+      ...options.flags,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.dirname(MAIN), env: { ...process.env, ...options.env } },
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.dirname(options.main), env: { ...process.env, ...options.env } },
   );
   let log = '';
+  let partial = '';
   const keep = (chunk: Buffer): void => {
-    log = (log + chunk.toString('utf8')).slice(-20_000);
+    const text = chunk.toString('utf8');
+    log = (log + text).slice(-20_000);
+    if (options.onLine === undefined) return;
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) options.onLine(line);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -82,11 +83,12 @@ export async function startQueryscalerProcess(options: QueryscalerProcessOptions
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
     await exited;
     clearTimeout(timer);
-    await writeFile(logPath, log).catch(() => undefined);
+    await writeFile(options.logPath, log).catch(() => undefined);
   };
-  const scrape = async (): Promise<Sample[]> => parseExposition(await httpGet(`http://127.0.0.1:${prometheusPort}/metrics`));
+  const metricsUrl = `http://127.0.0.1:${prometheusPort}/metrics`;
+  const scrape = async (): Promise<Sample[]> => parseExposition(await httpGet(metricsUrl));
   try {
-    await until(async () => (await httpGet(`http://127.0.0.1:${prometheusPort}/metrics`)).includes('queryscaler_kube_api_requests_total'), 60_000, 'queryscaler to serve /metrics', options.interrupted, () => log);
+    await until(async () => (await httpGet(metricsUrl)).includes('queryscaler_kube_api_requests_total'), 60_000, 'queryscaler to serve /metrics', options.interrupted, () => log);
   } catch (error) {
     await stop();
     throw error;
@@ -95,42 +97,7 @@ export async function startQueryscalerProcess(options: QueryscalerProcessOptions
   return { pid: child.pid, metricsPort, scrape, stop };
 }
 
-/** Polls `probe` every 500 ms until it says true; gives up after `timeoutMs` naming `what` and the last answer. */
-export async function until(
-  probe: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  signal: AbortSignal,
-  detail: () => string = () => '',
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  let last = '';
-  while (performance.now() < deadline) {
-    signal.throwIfAborted();
-    try {
-      if (await probe()) return;
-      last = 'not yet';
-    } catch (error) {
-      last = errorText(error);
-    }
-    await sleep(500, signal);
-  }
-  throw new Error(`gave up after ${timeoutMs / 1000} s waiting for ${what} (last: ${last}) ${detail()}`.trim());
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
-
-export function httpGet(url: string): Promise<string> {
+function httpGet(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const request = http.get(url, { timeout: 10_000 }, (response) => {
       let body = '';
@@ -144,7 +111,7 @@ export function httpGet(url: string): Promise<string> {
   });
 }
 
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

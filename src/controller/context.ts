@@ -14,6 +14,7 @@ import type { PollScheduler } from './poll-scheduler.js';
 import type { ReferencedObjects } from './referenced-objects/referenced-objects.js';
 import type { ResolvedTarget, ScaleTargets } from './scale-target.js';
 import type { ScalerSets } from './scaler-set.js';
+import type { TargetWatches } from './target-watches.js';
 import type { WatchedCollection } from './watch-scope.js';
 import {
   desiredStatus,
@@ -66,6 +67,8 @@ export interface ControllerContext {
   targets: ScaleTargets;
   events: EventRecorder;
   scalerSets: ScalerSets;
+  /** Watches of the resources targets of other kinds than StatefulSet and Deployment are made of. */
+  targetWatches: TargetWatches;
   metricCache: MetricCache;
   polls: PollScheduler;
   logger: Logger;

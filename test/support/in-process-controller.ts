@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { startController, type ControllerOptions, type RunningController } from '../../src/controller/controller.js';
 import { KubeApi } from '../../src/controller/kube-api.js';
 import { MetricCache } from '../../src/metric-cache/metric-cache.js';
+import { createSelfSignedServing } from '../../src/tls/certificates.js';
 import { startMetricsApiServer, type MetricsApiServer } from '../../src/metrics-api/server.js';
 import type { ControlPlane } from './control-plane.js';
 import { createTestNamespace, deleteTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi } from './kube.js';
@@ -54,15 +55,9 @@ export async function startInProcessController(
   });
   let server: MetricsApiServer | undefined;
   if (metricsApi === true) {
-    server = await startMetricsApiServer({
-      cache,
-      kubeConfig: cp.kubeConfig,
-      host: '127.0.0.1',
-      port: 0,
-      selfSignedDnsNames: [`${METRICS_SERVICE}.default.svc`],
-      logger,
-    });
-    await registerExternalMetricsApi(cp, { port: server.port, caBundlePem: server.caPem as string, serviceName: METRICS_SERVICE });
+    const serving = createSelfSignedServing([`${METRICS_SERVICE}.default.svc`]);
+    server = await startMetricsApiServer({ cache, kubeConfig: cp.kubeConfig, host: '127.0.0.1', port: 0, tls: serving, logger });
+    await registerExternalMetricsApi(cp, { port: server.port, caBundlePem: serving.caPem, serviceName: METRICS_SERVICE });
   }
   return {
     controller,

@@ -169,9 +169,11 @@ describe('CRDs and manifests on the API server @integration', function () {
     expect(objects.map((o) => `${o.kind} ${o.metadata.namespace ?? '-'}/${o.metadata.name}`).sort()).to.deep.equal([
       'APIService -/v1beta1.external.metrics.k8s.io',
       'ClusterRole -/queryscaler',
+      'ClusterRole -/queryscaler-ca-bundles',
       'ClusterRole -/queryscaler-cluster',
       'ClusterRole -/queryscaler-secrets',
       'ClusterRoleBinding -/queryscaler',
+      'ClusterRoleBinding -/queryscaler-ca-bundles',
       'ClusterRoleBinding -/queryscaler-cluster',
       'ClusterRoleBinding -/queryscaler-secrets',
       'ClusterRoleBinding -/queryscaler:system:auth-delegator',
@@ -180,9 +182,15 @@ describe('CRDs and manifests on the API server @integration', function () {
       'CustomResourceDefinition -/triggerauthentications.keda.sh',
       'Deployment queryscaler/queryscaler',
       'Namespace -/queryscaler',
+      'PodDisruptionBudget queryscaler/queryscaler',
+      'Role queryscaler/queryscaler-certificates',
+      'Role queryscaler/queryscaler-leases',
       'RoleBinding kube-system/queryscaler-auth-reader',
+      'RoleBinding queryscaler/queryscaler-certificates',
+      'RoleBinding queryscaler/queryscaler-leases',
       'Service queryscaler/queryscaler-metrics-apiserver',
       'ServiceAccount queryscaler/queryscaler',
+      'ValidatingWebhookConfiguration -/queryscaler',
     ]);
   });
 
@@ -205,9 +213,11 @@ describe('CRDs and manifests on the API server @integration', function () {
       expect(lines.map((l) => l.split(' ')[0]).sort()).to.deep.equal([
         'apiservice.apiregistration.k8s.io/v1beta1.external.metrics.k8s.io',
         'clusterrole.rbac.authorization.k8s.io/queryscaler',
+        'clusterrole.rbac.authorization.k8s.io/queryscaler-ca-bundles',
         'clusterrole.rbac.authorization.k8s.io/queryscaler-cluster',
         'clusterrole.rbac.authorization.k8s.io/queryscaler-secrets',
         'clusterrolebinding.rbac.authorization.k8s.io/queryscaler',
+        'clusterrolebinding.rbac.authorization.k8s.io/queryscaler-ca-bundles',
         'clusterrolebinding.rbac.authorization.k8s.io/queryscaler-cluster',
         'clusterrolebinding.rbac.authorization.k8s.io/queryscaler-secrets',
         'clusterrolebinding.rbac.authorization.k8s.io/queryscaler:system:auth-delegator',
@@ -216,9 +226,15 @@ describe('CRDs and manifests on the API server @integration', function () {
         'customresourcedefinition.apiextensions.k8s.io/triggerauthentications.keda.sh',
         'deployment.apps/queryscaler',
         'namespace/queryscaler',
+        'poddisruptionbudget.policy/queryscaler',
+        'role.rbac.authorization.k8s.io/queryscaler-certificates',
+        'role.rbac.authorization.k8s.io/queryscaler-leases',
         'rolebinding.rbac.authorization.k8s.io/queryscaler-auth-reader',
+        'rolebinding.rbac.authorization.k8s.io/queryscaler-certificates',
+        'rolebinding.rbac.authorization.k8s.io/queryscaler-leases',
         'service/queryscaler-metrics-apiserver',
         'serviceaccount/queryscaler',
+        'validatingwebhookconfiguration.admissionregistration.k8s.io/queryscaler',
       ]);
     } finally {
       if (created) await core.deleteNamespace({ name: 'queryscaler' });
