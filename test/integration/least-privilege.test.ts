@@ -133,7 +133,7 @@ describe('least privilege @integration', function () {
         `ClusterRoleBinding queryscaler-cluster-${suffix}`,
         `Role queryscaler-secrets-${suffix}`,
         `RoleBinding queryscaler-secrets-${suffix}`,
-      ]);
+      ].sort());
       await applyRbac(rbac);
 
       const seed = seedKedaObjects(db);
