@@ -116,7 +116,8 @@ describe('helm install charts/queryscaler @integration', function () {
 
   it('helm uninstall removes every object of the release and leaves the CRDs, and so the ScaledObjects', async () => {
     const namespace = await createTestNamespace(cp, 'helm-kept');
-    await applyYaml(cp, toYaml([{ ...widgetScaledObject, spec: { ...widgetScaledObject.spec, scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'mycluster' } } }]), namespace);
+    const kept: KubernetesObject & { spec: object } = { ...widgetScaledObject, spec: { ...widgetScaledObject.spec, scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'mycluster' } } };
+    await applyYaml(cp, toYaml([kept]), namespace);
     await app?.stop();
     app = undefined;
     const manifest = await helm(['get', 'manifest', 'queryscaler', '--namespace', release], cp);
@@ -138,8 +139,8 @@ describe('helm install charts/queryscaler @integration', function () {
     expect(secrets.stdout).to.equal('queryscaler-certificates');
     const crds = await kubectl(cp, ['get', 'crd', 'scaledobjects.keda.sh', 'triggerauthentications.keda.sh', 'clustertriggerauthentications.keda.sh', '-o', 'name']);
     expect(crds.stdout.trim().split('\n')).to.have.length(3);
-    const kept = await kubectl(cp, ['get', 'so', 'widget-scaler', '-n', namespace, '-o', 'name']);
-    expect(kept.stdout.trim()).to.equal('scaledobject.keda.sh/widget-scaler');
+    const stillThere = await kubectl(cp, ['get', 'so', 'widget-scaler', '-n', namespace, '-o', 'name']);
+    expect(stillThere.stdout.trim()).to.equal('scaledobject.keda.sh/widget-scaler');
     await deleteTestNamespace(cp, namespace);
   });
 });
