@@ -9,18 +9,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AppsV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import YAML from 'yaml';
 import type { RunningQueryscaler } from '../../src/queryscaler.js';
 import { caBundleOf } from '../../src/serving/ca-bundle-patches.js';
 import type { ControlPlane } from '../support/control-plane.js';
 import { CHART, helm, renderChart } from '../support/helm.js';
-import { pointAtProcess, removeEarlierInstalls, routeServiceToLoopback, startAsInstalled, WEBHOOK_CONFIGURATION } from '../support/installed-queryscaler.js';
+import { expectSeedScenarioScaled, expectWebhookRefusal, pointAtProcess, removeEarlierInstalls, routeServiceToLoopback, startAsInstalled, WEBHOOK_CONFIGURATION } from '../support/installed-queryscaler.js';
 import { applyYaml, createTestNamespace, deleteTestNamespace, EXTERNAL_METRICS_API_SERVICE, kubectl, waitFor } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
-import { widget, WIDGET_CRD } from '../support/scale-targets.js';
-import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
+import { widget, WIDGET_CRD, WIDGET_SCALED_OBJECT } from '../support/scale-targets.js';
+import { createSeedTable, toYaml } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
 
 /** The chart's default shards (values.yaml). */
@@ -62,39 +62,11 @@ describe('helm install charts/queryscaler @integration', function () {
   });
 
   it('scales the seed scenario to 6 replicas on 100 rows, as the chart\'s ServiceAccount', async () => {
-    await setSeedRowCount(db, 100);
-    const namespace = await createTestNamespace(cp, 'helm-seed');
-    await applyYaml(cp, toYaml(seedStatefulSetObjects()), namespace);
-    await applyYaml(cp, toYaml(seedKedaObjects(db, { scaleDownStabilizationSeconds: 10 })), namespace);
-    const apps = cp.kubeConfig.makeApiClient(AppsV1Api);
-    const replicas = async (): Promise<number> => (await apps.readNamespacedStatefulSet({ name: 'mycluster', namespace })).spec?.replicas ?? 0;
-    await waitFor(async () => (await replicas()) === 6, { what: 'mycluster at 6 replicas', timeoutMs: 60_000 });
-
-    const listed = await kubectl(cp, ['get', 'so', 'mysql-scaledobject', '-n', namespace, '--no-headers', '-o', 'custom-columns=READY:.status.conditions[?(@.type=="Ready")].status,VALUE:.status.value']);
-    expect(listed.stdout.trim().split(/\s+/)).to.deep.equal(['True', '17']);
-    const raw = await kubectl(cp, ['get', '--raw', `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/s0-mysql-testdb?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=mysql-scaledobject')}`]);
-    expect((JSON.parse(raw.stdout) as { items: Array<{ value: string }> }).items.map((i) => i.value)).to.deep.equal(['17']);
-
-    // The finalizer's restore, with the chart's rights too.
-    await kubectl(cp, ['delete', 'so', 'mysql-scaledobject', '-n', namespace, '--wait=true']);
-    expect(await replicas()).to.equal(1);
-    await deleteTestNamespace(cp, namespace);
+    await expectSeedScenarioScaled(cp, db, 'helm-seed');
   });
 
   it('refuses through the chart\'s webhook what reconcile would refuse', async () => {
-    const namespace = await createTestNamespace(cp, 'helm-webhook');
-    const file = path.join(valuesDir, 'kafka.json');
-    await writeFile(file, JSON.stringify({
-      apiVersion: 'keda.sh/v1alpha1',
-      kind: 'ScaledObject',
-      metadata: { name: 'kafka' },
-      spec: { scaleTargetRef: { name: 'web' }, triggers: [{ type: 'kafka', metadata: { topic: 'orders' } }] },
-    }));
-    const message = 'admission webhook "vscaledobject.queryscaler.keda.sh" denied the request: triggers[0].type: unknown trigger type "kafka"; this autoscaler knows: cron, mysql.';
-    // failurePolicy Ignore admits while kube-apiserver has not seen the new port yet; a dry run creates nothing meanwhile.
-    await waitFor(async () => (await kubectl(cp, ['apply', '--dry-run=server', '-n', namespace, '-f', file])).stderr.includes(message),
-      { what: 'the webhook to answer through its Service', timeoutMs: 30_000 });
-    await deleteTestNamespace(cp, namespace);
+    await expectWebhookRefusal(cp, 'helm-webhook');
   });
 
   it('reads the /scale of a custom kind that extraScaleTargets names', async () => {
@@ -102,7 +74,7 @@ describe('helm install charts/queryscaler @integration', function () {
     await applyYaml(cp, WIDGET_CRD);
     await waitFor(async () => (await kubectl(cp, ['get', 'widgets', '-n', namespace])).code === 0, { what: 'the Widget CRD to be served' });
     await applyYaml(cp, widget('w'), namespace);
-    await applyYaml(cp, toYaml([widgetScaledObject]), namespace);
+    await applyYaml(cp, toYaml([WIDGET_SCALED_OBJECT]), namespace);
     // Ready needs the target's /scale read, which the chart's extra rule allows (without it: reason
     // Forbidden, test/integration/install-manifests.test.ts). The Widget has no selector, so the HPA
     // itself cannot scale it here.
@@ -116,7 +88,7 @@ describe('helm install charts/queryscaler @integration', function () {
 
   it('helm uninstall removes every object of the release and leaves the CRDs, and so the ScaledObjects', async () => {
     const namespace = await createTestNamespace(cp, 'helm-kept');
-    const kept: KubernetesObject & { spec: object } = { ...widgetScaledObject, spec: { ...widgetScaledObject.spec, scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'mycluster' } } };
+    const kept: KubernetesObject & { spec: object } = { ...WIDGET_SCALED_OBJECT, spec: { ...WIDGET_SCALED_OBJECT.spec, scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'mycluster' } } };
     await applyYaml(cp, toYaml([kept]), namespace);
     await app?.stop();
     app = undefined;
@@ -137,6 +109,8 @@ describe('helm install charts/queryscaler @integration', function () {
     // What the process made at run time stays in its namespace (README: delete the namespace to remove it).
     const secrets = await kubectl(cp, ['get', 'secrets', '-n', release, '-o', 'jsonpath={.items[*].metadata.name}']);
     expect(secrets.stdout).to.equal('queryscaler-certificates');
+    const leases = await kubectl(cp, ['get', 'leases', '-n', release, '-l', 'queryscaler.dev/lease', '-o', 'jsonpath={.items[*].metadata.name}']);
+    expect(leases.stdout.split(' ').sort()).to.deep.equal(Array.from({ length: SHARDS }, (_, i) => `queryscaler-shard-${i}`).sort());
     const crds = await kubectl(cp, ['get', 'crd', 'scaledobjects.keda.sh', 'triggerauthentications.keda.sh', 'clustertriggerauthentications.keda.sh', '-o', 'name']);
     expect(crds.stdout.trim().split('\n')).to.have.length(3);
     const stillThere = await kubectl(cp, ['get', 'so', 'widget-scaler', '-n', namespace, '-o', 'name']);
@@ -144,16 +118,3 @@ describe('helm install charts/queryscaler @integration', function () {
     await deleteTestNamespace(cp, namespace);
   });
 });
-
-/** A cron trigger whose window is always open: no database involved, only the target. */
-const widgetScaledObject: KubernetesObject & { spec: Record<string, unknown> } = {
-  apiVersion: 'keda.sh/v1alpha1',
-  kind: 'ScaledObject',
-  metadata: { name: 'widget-scaler' },
-  spec: {
-    scaleTargetRef: { apiVersion: 'example.com/v1', kind: 'Widget', name: 'w' },
-    minReplicaCount: 1,
-    maxReplicaCount: 3,
-    triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 0 1 1 *', end: '59 23 31 12 *', desiredReplicas: '2' } }],
-  },
-};

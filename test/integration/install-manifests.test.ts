@@ -10,26 +10,22 @@
 // manifests' Service an ExternalName of localhost, and the APIService and the webhook the process's
 // loopback ports.
 import { readFileSync } from 'node:fs';
-
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler.js';
+import type { RunningQueryscaler } from '../../src/queryscaler.js';
 import { caBundleOf } from '../../src/serving/ca-bundle-patches.js';
 import { createCertificateAuthority } from '../../src/tls/certificates.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, createTestNamespace, deleteTestNamespace, kubectl, serviceAccountKubeConfig, waitFor, waitForGone } from '../support/kube.js';
+import { expectSeedScenarioScaled, expectWebhookRefusal, pointAtProcess, routeServiceToLoopback, startAsInstalled } from '../support/installed-queryscaler.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, kubectl, waitFor } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
-import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
+import { createSeedTable, toYaml } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
-import { widget, WIDGET_CRD } from '../support/scale-targets.js';
+import { widget, WIDGET_CRD, WIDGET_SCALED_OBJECT } from '../support/scale-targets.js';
 
 const MANIFESTS = fileURLToPath(new URL('../../manifests/', import.meta.url));
 const INSTALL_NAMESPACE = 'queryscaler';
-const SERVICE = 'queryscaler-metrics-apiserver';
 const API_SERVICE = 'v1beta1.external.metrics.k8s.io';
 const WEBHOOK_CONFIGURATION = 'queryscaler';
 /** As manifests/deployment.yaml runs it. */
@@ -66,48 +62,16 @@ describe('kubectl apply -k manifests/ @integration', function () {
     expect(applied.stdout).to.include('clusterrole.rbac.authorization.k8s.io/queryscaler serverside-applied');
     expect(applied.stdout).to.include('validatingwebhookconfiguration.admissionregistration.k8s.io/queryscaler serverside-applied');
 
-    const kubeConfig = await serviceAccountKubeConfig(cp, INSTALL_NAMESPACE, 'queryscaler');
-    // As main.ts starts it, but on loopback ports of this process.
-    app = await startQueryscaler({
-      kubeConfig,
-      metricsApi: { host: '127.0.0.1', port: 0 },
-      webhook: { host: '127.0.0.1', port: 0 },
-      serving: { kind: 'secret', namespace: INSTALL_NAMESPACE, name: 'queryscaler-certificates', dnsNames: [`${SERVICE}.${INSTALL_NAMESPACE}.svc`] },
-      caBundles: { apiService: { name: API_SERVICE, service: { namespace: INSTALL_NAMESPACE, name: SERVICE } }, webhookConfiguration: WEBHOOK_CONFIGURATION },
-      clusterTriggerAuthenticationNamespace: INSTALL_NAMESPACE,
-      // As the Deployment runs it: a replica set of one, through the Leases the manifests' Role allows.
-      sharding: { namespace: INSTALL_NAMESPACE, identity: 'install-test', peerAddress: 'https://127.0.0.1:1', shardCount: SHARDS },
-      logLevel: process.env.QUERYSCALER_TEST_LOG ?? 'silent',
-    });
+    // The network stand-in: the same Service, an ExternalName reaching this process on its loopback ports.
+    await routeServiceToLoopback(cp, INSTALL_NAMESPACE);
+    app = await startAsInstalled(cp, INSTALL_NAMESPACE, SHARDS, 'install-test');
     const leases = await kubectl(cp, ['get', 'leases', '-n', INSTALL_NAMESPACE, '-l', 'queryscaler.dev/lease', '-o', 'jsonpath={range .items[*]}{.spec.holderIdentity} {end}']);
     expect(leases.stdout.trim().split(' '), leases.stderr).to.deep.equal(Array.from({ length: SHARDS + 1 }, () => 'install-test'));
     const caBundle = caBundleOf(app.servingCaPem ?? '');
     const apiServiceCa = await kubectl(cp, ['get', 'apiservice', API_SERVICE, '-o', 'jsonpath={.spec.caBundle}']);
     const webhookCa = await kubectl(cp, ['get', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
     expect([apiServiceCa.stdout === caBundle, webhookCa.stdout === caBundle]).to.deep.equal([true, true]);
-
-    // The network stand-in: the same Service name, reaching this process on its loopback port.
-    const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-    await core.deleteNamespacedService({ name: SERVICE, namespace: INSTALL_NAMESPACE });
-    const externalName: KubernetesObject & { spec: object } = {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: SERVICE, namespace: INSTALL_NAMESPACE },
-      spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port: 443 }, { name: 'webhook', port: 9443 }] },
-    };
-    await applyYaml(cp, toYaml([externalName]));
-    const patched = await kubectl(cp, ['patch', 'apiservice', API_SERVICE, '--type', 'merge', '-p', JSON.stringify({ spec: { service: { port: app.metricsApiPort } } })]);
-    expect(patched.code, patched.stderr).to.equal(0);
-    const webhookPatched = await kubectl(cp, ['patch', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '--type', 'json', '-p',
-      JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/service/port', value: app.webhookPort }])]);
-    expect(webhookPatched.code, webhookPatched.stderr).to.equal(0);
-    await waitFor(
-      async () => {
-        const result = await kubectl(cp, ['get', 'apiservice', API_SERVICE, '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status}']);
-        return result.stdout === 'True';
-      },
-      { what: `APIService ${API_SERVICE} from manifests/ to be Available`, timeoutMs: 30_000 },
-    );
+    await pointAtProcess(cp, app);
   });
 
   after(async () => {
@@ -120,46 +84,11 @@ describe('kubectl apply -k manifests/ @integration', function () {
   });
 
   it('gives queryscaler, as its own ServiceAccount, every permission the seed scenario needs', async () => {
-    await setSeedRowCount(db, 100);
-    const namespace = await createTestNamespace(cp, 'install');
-    await applyYaml(cp, toYaml(seedStatefulSetObjects()), namespace);
-    await applyYaml(cp, toYaml(seedKedaObjects(db, { scaleDownStabilizationSeconds: 10 })), namespace);
-
-    const apps = cp.kubeConfig.makeApiClient(AppsV1Api);
-    const replicas = async (): Promise<number> => (await apps.readNamespacedStatefulSet({ name: 'mycluster', namespace })).spec?.replicas ?? 0;
-    // 100 rows: metric 17, ceil(17/3) = 6, reached through the metric the aggregator fetched from us.
-    await waitFor(async () => (await replicas()) === 6, { what: 'mycluster at 6 replicas', timeoutMs: 60_000 });
-
-    const listed = await kubectl(cp, ['get', 'so', 'mysql-scaledobject', '-n', namespace, '--no-headers', '-o', 'custom-columns=READY:.status.conditions[?(@.type=="Ready")].status,VALUE:.status.lastMetricValue']);
-    expect(listed.stdout.trim().split(/\s+/)).to.deep.equal(['True', '17']);
-
-    // The finalizer's restore works with the ServiceAccount's rights too.
-    const objects = cp.kubeConfig.makeApiClient(CustomObjectsApi);
-    await objects.deleteNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: 'mysql-scaledobject' });
-    await waitForGone(() => objects.getNamespacedCustomObject({ group: 'keda.sh', version: 'v1alpha1', namespace, plural: 'scaledobjects', name: 'mysql-scaledobject' }), { what: 'the ScaledObject to be deleted', timeoutMs: 60_000 });
-    expect(await replicas()).to.equal(1);
-    await deleteTestNamespace(cp, namespace);
+    await expectSeedScenarioScaled(cp, db, 'install');
   });
 
   it('refuses through the manifests\' webhook, by its Service, what reconcile would refuse', async () => {
-    const namespace = await createTestNamespace(cp, 'install-webhook');
-    const dir = await mkdtemp(path.join(tmpdir(), 'queryscaler-install-'));
-    const file = path.join(dir, 'kafka.json');
-    await writeFile(file, JSON.stringify({
-      apiVersion: 'keda.sh/v1alpha1',
-      kind: 'ScaledObject',
-      metadata: { name: 'kafka' },
-      spec: { scaleTargetRef: { name: 'web' }, triggers: [{ type: 'kafka', metadata: { topic: 'orders' } }] },
-    }));
-    const message = 'admission webhook "vscaledobject.queryscaler.keda.sh" denied the request: ' +
-      'triggers[0].type: unknown trigger type "kafka"; this autoscaler knows: cron, mysql.';
-    // failurePolicy Ignore admits while kube-apiserver has not seen the new port yet; a dry run creates nothing meanwhile.
-    await waitFor(async () => (await kubectl(cp, ['apply', '--dry-run=server', '-n', namespace, '-f', file])).stderr.includes(message),
-      { what: 'the webhook to answer through its Service', timeoutMs: 30_000 });
-    const refused = await kubectl(cp, ['apply', '-n', namespace, '-f', file]);
-    expect([refused.code, refused.stderr.trim()]).to.deep.equal([1, `Error from server (Forbidden): error when creating "${file}": ${message}`]);
-    await rm(dir, { recursive: true, force: true });
-    await deleteTestNamespace(cp, namespace);
+    await expectWebhookRefusal(cp, 'install-webhook');
   });
 
   it('says which RBAC rule is missing when the target is a custom resource the ClusterRole cannot scale', async () => {
@@ -167,7 +96,7 @@ describe('kubectl apply -k manifests/ @integration', function () {
     await applyYaml(cp, WIDGET_CRD);
     await waitFor(async () => (await kubectl(cp, ['get', 'widgets', '-n', namespace])).code === 0, { what: 'the Widget CRD to be served' });
     await applyYaml(cp, widget('w'), namespace);
-    await applyYaml(cp, toYaml([widgetScaledObject]), namespace);
+    await applyYaml(cp, toYaml([WIDGET_SCALED_OBJECT]), namespace);
 
     const objects = cp.kubeConfig.makeApiClient(CustomObjectsApi);
     const readyCondition = async (): Promise<{ status: string; reason?: string; message?: string } | undefined> => {
@@ -214,16 +143,3 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: querysc
 subjects:
   - { kind: ServiceAccount, name: queryscaler, namespace: ${INSTALL_NAMESPACE} }
 `;
-
-/** A cron trigger whose window is always open: no database involved, only the target. */
-const widgetScaledObject: KubernetesObject & { spec: object } = {
-  apiVersion: 'keda.sh/v1alpha1',
-  kind: 'ScaledObject',
-  metadata: { name: 'widget-scaler' },
-  spec: {
-    scaleTargetRef: { apiVersion: 'example.com/v1', kind: 'Widget', name: 'w' },
-    minReplicaCount: 1,
-    maxReplicaCount: 3,
-    triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 0 1 1 *', end: '59 23 31 12 *', desiredReplicas: '2' } }],
-  },
-};

@@ -4,10 +4,16 @@
 // into an ExternalName of localhost that the aggregator and kube-apiserver's webhook client reach on
 // the process's loopback ports (README "Run the tests" says why that route stays on the machine).
 
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { AppsV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import { expect } from 'chai';
 import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler.js';
 import type { ControlPlane } from './control-plane.js';
-import { EXTERNAL_METRICS_API_SERVICE, kubectl, serviceAccountKubeConfig, waitFor } from './kube.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, EXTERNAL_METRICS_API_SERVICE, kubectl, serviceAccountKubeConfig, waitFor } from './kube.js';
+import type { MariaDb } from './mariadb.js';
+import { seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from './seed-scenario.js';
 
 export const METRICS_SERVICE = 'queryscaler-metrics-apiserver';
 export const WEBHOOK_CONFIGURATION = 'queryscaler';
@@ -69,4 +75,53 @@ export async function removeEarlierInstalls(cp: ControlPlane, objects: Kubernete
 async function mustSucceed(result: Promise<{ code: number; stdout: string; stderr: string }>): Promise<void> {
   const { code, stderr } = await result;
   if (code !== 0) throw new Error(stderr);
+}
+
+/**
+ * The seed scenario on 100 rows under the installed queryscaler: mycluster goes to 6 with the real
+ * HPA controller, `kubectl get so` shows READY True and VALUE 17, the aggregator serves 17, and
+ * deleting the ScaledObject restores 1 (the finalizer's rights). In a namespace `<prefix>-...`.
+ */
+export async function expectSeedScenarioScaled(cp: ControlPlane, db: MariaDb, prefix: string): Promise<void> {
+  await setSeedRowCount(db, 100);
+  const namespace = await createTestNamespace(cp, prefix);
+  await applyYaml(cp, toYaml(seedStatefulSetObjects()), namespace);
+  await applyYaml(cp, toYaml(seedKedaObjects(db, { scaleDownStabilizationSeconds: 10 })), namespace);
+  const apps = cp.kubeConfig.makeApiClient(AppsV1Api);
+  const replicas = async (): Promise<number> => (await apps.readNamespacedStatefulSet({ name: 'mycluster', namespace })).spec?.replicas ?? 0;
+  // 100 rows: metric 17, ceil(17/3) = 6, reached through the metric the aggregator fetched from us.
+  await waitFor(async () => (await replicas()) === 6, { what: 'mycluster at 6 replicas', timeoutMs: 60_000 });
+
+  const listed = await kubectl(cp, ['get', 'so', 'mysql-scaledobject', '-n', namespace, '--no-headers', '-o', 'custom-columns=READY:.status.conditions[?(@.type=="Ready")].status,VALUE:.status.value']);
+  expect(listed.stdout.trim().split(/\s+/)).to.deep.equal(['True', '17']);
+  const raw = await kubectl(cp, ['get', '--raw', `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/s0-mysql-testdb?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=mysql-scaledobject')}`]);
+  expect((JSON.parse(raw.stdout) as { items: Array<{ value: string }> }).items.map((i) => i.value)).to.deep.equal(['17']);
+
+  // kubectl waits for the finalizer, whose restore needs the install's rights too.
+  const deleted = await kubectl(cp, ['delete', 'so', 'mysql-scaledobject', '-n', namespace], 60_000);
+  expect(deleted.code, deleted.stderr).to.equal(0);
+  expect(await replicas()).to.equal(1);
+  await deleteTestNamespace(cp, namespace);
+}
+
+/** The install's webhook, reached through its Service, refuses a `kafka` trigger at kubectl apply. */
+export async function expectWebhookRefusal(cp: ControlPlane, prefix: string): Promise<void> {
+  const namespace = await createTestNamespace(cp, prefix);
+  const dir = await mkdtemp(path.join(tmpdir(), 'queryscaler-install-'));
+  const file = path.join(dir, 'kafka.json');
+  await writeFile(file, JSON.stringify({
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: 'kafka' },
+    spec: { scaleTargetRef: { name: 'web' }, triggers: [{ type: 'kafka', metadata: { topic: 'orders' } }] },
+  }));
+  const message = 'admission webhook "vscaledobject.queryscaler.keda.sh" denied the request: ' +
+    'triggers[0].type: unknown trigger type "kafka"; this autoscaler knows: cron, mysql.';
+  // failurePolicy Ignore admits while kube-apiserver has not seen the new port yet; a dry run creates nothing meanwhile.
+  await waitFor(async () => (await kubectl(cp, ['apply', '--dry-run=server', '-n', namespace, '-f', file])).stderr.includes(message),
+    { what: 'the webhook to answer through its Service', timeoutMs: 30_000 });
+  const refused = await kubectl(cp, ['apply', '-n', namespace, '-f', file]);
+  expect([refused.code, refused.stderr.trim()]).to.deep.equal([1, `Error from server (Forbidden): error when creating "${file}": ${message}`]);
+  await rm(dir, { recursive: true, force: true });
+  await deleteTestNamespace(cp, namespace);
 }

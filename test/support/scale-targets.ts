@@ -61,3 +61,16 @@ spec:
 export function widget(name: string, replicas = 1): string {
   return JSON.stringify({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name }, spec: { replicas } });
 }
+
+/** A ScaledObject on Widget `w` with a cron trigger whose window is always open: no database involved, only the target. */
+export const WIDGET_SCALED_OBJECT = {
+  apiVersion: 'keda.sh/v1alpha1',
+  kind: 'ScaledObject',
+  metadata: { name: 'widget-scaler' },
+  spec: {
+    scaleTargetRef: { apiVersion: 'example.com/v1', kind: 'Widget', name: 'w' },
+    minReplicaCount: 1,
+    maxReplicaCount: 3,
+    triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 0 1 1 *', end: '59 23 31 12 *', desiredReplicas: '2' } }],
+  },
+};
