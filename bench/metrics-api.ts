@@ -295,7 +295,7 @@ function mysqlScaler(db: MariaDb, scaledObjectName: string): Scaler {
 
 function registration(name: string, pollingIntervalMs: number, scaler: Scaler): RegisteredScaledObject {
   const spec = scaler.metricSpecs[0]!;
-  return { namespace: NAMESPACE, name, pollingIntervalMs, triggers: [{ triggerIndex: 0, spec, scaler, useCachedMetrics: false }] };
+  return { namespace: NAMESPACE, name, pollingIntervalMs, triggers: [{ triggerIndex: 0, scalerName: 'benchScaler', spec, scaler, useCachedMetrics: false }] };
 }
 
 /**

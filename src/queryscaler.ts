@@ -1,12 +1,15 @@
 // Wiring only: one metric cache shared by the controller (which fills it) and the external
-// metrics API (which serves it), started and stopped together. main.ts and the tests call this.
+// metrics API (which serves it), and one set of Prometheus families for all three, started and
+// stopped together. main.ts and the tests call this.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { startController } from './controller/controller.js';
 import { createLogger, type Logger } from './log.js';
 import { MetricCache } from './metric-cache/metric-cache.js';
 import { startMetricsApiServer } from './metrics-api/server.js';
-import { startPrometheusServer, type PrometheusServer } from './prometheus.js';
-import { setMySqlPoolOptions } from './scalers/mysql/pool-registry.js';
+import { QueryscalerMetrics } from './observability/prometheus-metrics.js';
+import { startPrometheusServer, type PrometheusServer } from './observability/prometheus-server.js';
+import { mysqlPoolStats, setMySqlPoolOptions } from './scalers/mysql/pool-registry.js';
+import { queryscalerVersion } from './version.js';
 
 export interface QueryscalerOptions {
   kubeConfig: KubeConfig;
@@ -33,6 +36,8 @@ export interface QueryscalerOptions {
 }
 
 export interface RunningQueryscaler {
+  /** This instance's Prometheus families, as /metrics serves them. */
+  metrics: QueryscalerMetrics;
   metricsApiPort?: number;
   /** CA of the self-signed serving certificate, for an APIService caBundle. */
   metricsApiCaPem?: string;
@@ -43,7 +48,13 @@ export interface RunningQueryscaler {
 export async function startQueryscaler(options: QueryscalerOptions): Promise<RunningQueryscaler> {
   const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
   if (options.mysqlPoolSize !== undefined) setMySqlPoolOptions({ maxConnections: options.mysqlPoolSize });
-  const metricCache = new MetricCache();
+  // Node.js and process figures only where someone can scrape them.
+  const metrics = new QueryscalerMetrics({ processMetrics: options.prometheus !== undefined && options.prometheus !== false, version: queryscalerVersion() });
+  // The pools are the process's: two instances in one process share them.
+  metrics.readPoolsWith(() =>
+    mysqlPoolStats().map((pool) => ({ label: pool.label, open: pool.open, idle: pool.idle, waiting: pool.waiting, maxConnections: pool.maxConnections, leases: pool.leases })),
+  );
+  const metricCache = new MetricCache({ metrics });
 
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async (): Promise<void> => {
@@ -57,6 +68,7 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
     const controller = await startController({
       kubeConfig: options.kubeConfig,
       metricCache,
+      metrics,
       logger: logger.child({ component: 'controller' }),
       clusterTriggerAuthenticationNamespace: options.clusterTriggerAuthenticationNamespace ?? 'queryscaler',
       ...(options.workers !== undefined && { workers: options.workers }),
@@ -65,7 +77,7 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
     });
     stops.push(() => controller.stop());
 
-    const running: RunningQueryscaler = { stop: stopAll };
+    const running: RunningQueryscaler = { metrics, stop: stopAll };
     if (options.metricsApi !== false) {
       const api = await startMetricsApiServer({
         cache: metricCache,
@@ -75,13 +87,14 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
         ...(options.metricsApi?.tls && { tls: options.metricsApi.tls }),
         ...(options.metricsApi?.selfSignedDnsNames && { selfSignedDnsNames: options.metricsApi.selfSignedDnsNames }),
         logger: logger.child({ component: 'metrics-api' }),
+        metrics,
       });
       stops.push(() => api.close());
       running.metricsApiPort = api.port;
       if (api.caPem !== undefined) running.metricsApiCaPem = api.caPem;
     }
     if (options.prometheus) {
-      const prometheus: PrometheusServer = await startPrometheusServer(options.prometheus.host, options.prometheus.port);
+      const prometheus: PrometheusServer = await startPrometheusServer(metrics, options.prometheus.host, options.prometheus.port);
       stops.push(() => prometheus.close());
       running.prometheusPort = prometheus.port;
     }

@@ -5,13 +5,13 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FINALIZER, SCALED_OBJECT_LABEL, type ScaledObject, type ScaleTargetRef, type TriggerAuthentication } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
-import type { ConfigMapObject, ControllerContext, SecretObject, WorkloadMetadata } from './context.js';
+import { QueryscalerMetrics, type RegisteredResources } from '../observability/prometheus-metrics.js';
+import { splitKey, type ConfigMapObject, type ControllerContext, type SecretObject, type WorkloadMetadata } from './context.js';
 import type { Reference } from './credentials.js';
 import { MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { EventRecorder } from './events.js';
 import { Informer, type InformerHandlers, type KubeObject } from './informers.js';
 import { KubeApi } from './kube-api.js';
-import { pollMetrics } from './poll-metrics.js';
 import { PollScheduler } from './poll-scheduler.js';
 import { createReconcile } from './reconcile.js';
 import { ScaleTargets } from './scale-target.js';
@@ -35,9 +35,12 @@ export interface ControllerOptions {
   watchTimeoutSeconds?: number;
   /** How long start waits for the caches' first lists before reconciling anyway; default 30 s. */
   cacheSyncTimeoutMs?: number;
+  /** Where the controller's Prometheus families live; a registry of its own when absent. */
+  metrics?: QueryscalerMetrics;
 }
 
 export interface RunningController {
+  metrics: QueryscalerMetrics;
   stop(): Promise<void>;
 }
 
@@ -45,7 +48,9 @@ type SoObject = ScaledObject & KubeObject;
 
 export async function startController(options: ControllerOptions): Promise<RunningController> {
   const { logger } = options;
+  const metrics = options.metrics ?? new QueryscalerMetrics();
   const api = new KubeApi(options.kubeConfig, {
+    metrics,
     ...(options.apiQps !== undefined && { qps: options.apiQps }),
     ...(options.apiBurst !== undefined && { burst: options.apiBurst }),
   });
@@ -164,13 +169,16 @@ export async function startController(options: ControllerOptions): Promise<Runni
     if (owner) enqueue(`${hpa.metadata.namespace}/${owner}`);
   }
 
-  const pollFigures = pollMetrics();
   const polls = new PollScheduler({
-    onLag: (_key, lagMs) => pollFigures.observeLag(lagMs),
-    onSkip: (_key, ticks) => pollFigures.countSkipped(ticks),
+    onLag: (key, lagMs) => {
+      const { namespace, name } = splitKey(key);
+      metrics.observePollLag(namespace, name, lagMs);
+    },
+    onSkip: (_key, ticks) => metrics.countSkippedTicks(ticks),
     onError: (key, error) => logger.warn({ scaledObject: key, err: error }, 'poll failed'),
   });
-  const scalerSets = new ScalerSets(options.metricCache, logger);
+  const scalerSets = new ScalerSets(options.metricCache, logger, metrics.dataSource);
+  metrics.countResourcesWith(() => registeredResources(caches));
   const context: ControllerContext = {
     api,
     caches,
@@ -180,6 +188,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     metricCache: options.metricCache,
     polls,
     logger,
+    metrics,
     clusterTriggerAuthenticationNamespace: options.clusterTriggerAuthenticationNamespace,
     references,
     states,
@@ -208,6 +217,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
 
   let stopping: Promise<void> | undefined;
   return {
+    metrics,
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(resync);
@@ -219,6 +229,29 @@ export async function startController(options: ControllerOptions): Promise<Runni
         logger.info('controller stopped');
       })()),
   };
+}
+
+/** KEDA's keda_trigger_registered_total and keda_resource_registered_total, counted from the caches. */
+function registeredResources(caches: ControllerContext['caches']): RegisteredResources {
+  const triggersByType = new Map<string, number>();
+  const resources = new Map<string, { type: string; namespace: string; count: number }>();
+  const count = (type: string, objects: ReadonlyArray<{ metadata: { namespace?: string } }>): void => {
+    for (const object of objects) {
+      // KEDA counts cluster-scoped resources under "default".
+      const namespace = object.metadata.namespace ?? 'default';
+      const entry = resources.get(`${type}/${namespace}`) ?? { type, namespace, count: 0 };
+      entry.count += 1;
+      resources.set(`${type}/${namespace}`, entry);
+    }
+  };
+  const scaledObjects = caches.scaledObjects.list();
+  count('scaled_object', scaledObjects);
+  count('trigger_authentication', caches.triggerAuthentications.list());
+  count('cluster_trigger_authentication', caches.clusterTriggerAuthentications.list());
+  for (const trigger of scaledObjects.flatMap((so) => so.spec?.triggers ?? [])) {
+    triggersByType.set(trigger.type, (triggersByType.get(trigger.type) ?? 0) + 1);
+  }
+  return { triggersByType, resources: [...resources.values()] };
 }
 
 function userVisibleChange(previous: SoObject, next: SoObject): boolean {

@@ -127,6 +127,10 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
     triggerHosts: parsed.map((p) => p.type.dataSourceHost?.(p.config)).filter((host): host is string => host !== undefined),
   });
   for (const warning of warnings) await context.events.record(involved(so), 'Warning', warning.reason, warning.message);
+  if (context.metrics.setGuardRailWarnings(namespace, so.metadata.name, warnings.map((w) => w.reason))) {
+    for (const warning of warnings) context.logger.warn({ scaledObject: key, reason: warning.reason, warning: warning.message }, 'guard rail');
+  }
+  context.metrics.setPaused(namespace, so.metadata.name, pause.kind !== 'none');
 
   if (pause.kind === 'paused' || pause.kind === 'paused-replicas') {
     await context.polls.unschedule(key);
@@ -363,6 +367,7 @@ async function notReady(context: ControllerContext, key: string, so: ScaledObjec
   state.activity = undefined;
   state.ready = { status: 'False', reason: error.reason, message: error.message };
   context.logger.warn({ scaledObject: key, reason: error.reason, problem: error.message }, 'ScaledObject is not ready');
+  context.metrics.countScaledObjectError(so.metadata.namespace ?? '', so.metadata.name);
   await context.events.record(involved(so), 'Warning', error.reason, error.message);
   await writeStatus(context, key, signal);
 }
@@ -376,4 +381,5 @@ async function forget(context: ControllerContext, key: string): Promise<void> {
   context.states.delete(key);
   context.references.delete(key);
   context.events.forget(namespace, name);
+  context.metrics.forgetScaledObject(namespace, name);
 }

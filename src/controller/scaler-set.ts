@@ -8,11 +8,20 @@ import type { Fallback, ScaledObject } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
 import type { RegisteredScaledObject, RegisteredTrigger } from '../metric-cache/types.js';
 import { findScalerType, knownScalerTypes } from '../scalers/registry.js';
-import { ScalerConfigError, type MetricSpec, type Scaler, type ScalerType, type TriggerInput } from '../scalers/scaler.js';
+import {
+  ScalerConfigError,
+  type DataSourceObserver,
+  type MetricSpec,
+  type Scaler,
+  type ScalerType,
+  type TriggerInput,
+} from '../scalers/scaler.js';
 import { scalingSettings } from '../api/defaults.js';
 
 export interface ParsedTrigger {
   index: number;
+  /** KEDA's `scaler` label: the trigger's name, or the type's KEDA scaler name. */
+  scalerName: string;
   type: ScalerType<unknown>;
   config: unknown;
   input: TriggerInput;
@@ -48,7 +57,14 @@ export function parseTriggers(so: ScaledObject, credentials: readonly ResolvedTr
       metricType: trigger.metricType ?? 'AverageValue',
       pollingIntervalMs: pollingIntervalMs(so),
     };
-    return { index, type: type as ScalerType<unknown>, config: type.parse(input), input, useCachedMetrics: trigger.useCachedMetrics ?? false };
+    return {
+      index,
+      scalerName: trigger.name ?? type.kedaScalerName,
+      type: type as ScalerType<unknown>,
+      config: type.parse(input),
+      input,
+      useCachedMetrics: trigger.useCachedMetrics ?? false,
+    };
   });
 }
 
@@ -63,6 +79,8 @@ export class ScalerSets {
   constructor(
     private readonly metricCache: MetricCache,
     private readonly logger: Logger,
+    /** Hears what the scalers' data sources do (queries sent, readings shared), for /metrics. */
+    private readonly observer?: DataSourceObserver,
   ) {}
 
   /** Registers the ScaledObject's scalers with the cache, building new ones only when inputs changed. */
@@ -80,8 +98,10 @@ export class ScalerSets {
       const built: RegisteredTrigger[] = [];
       try {
         for (const p of parsed) {
-          const scaler: Scaler = p.type.create(p.config, p.input);
-          for (const spec of scaler.metricSpecs) built.push({ triggerIndex: p.index, spec, scaler, useCachedMetrics: p.useCachedMetrics });
+          const scaler: Scaler = p.type.create(p.config, p.input, this.observer);
+          for (const spec of scaler.metricSpecs) {
+            built.push({ triggerIndex: p.index, scalerName: p.scalerName, spec, scaler, useCachedMetrics: p.useCachedMetrics });
+          }
           if (scaler.metricSpecs.length === 0) await scaler.close();
         }
       } catch (error) {
@@ -138,7 +158,7 @@ export class ScalerSets {
 function inputsHash(parsed: readonly ParsedTrigger[]): string {
   const hash = createHash('sha256');
   for (const p of parsed) {
-    hash.update(JSON.stringify([p.type.type, p.useCachedMetrics, p.input, sortedEntries(p.input.authParams), sortedEntries(p.input.resolvedEnv)]));
+    hash.update(JSON.stringify([p.type.type, p.scalerName, p.useCachedMetrics, p.input, sortedEntries(p.input.authParams), sortedEntries(p.input.resolvedEnv)]));
   }
   return hash.digest('hex');
 }

@@ -2,10 +2,12 @@
 // pollingInterval; the metrics API serves from it and reads a trigger itself only when the cached
 // reading is older than pollingInterval. One read per trigger at a time: concurrent callers (poll
 // and any number of HPA requests) share the read in flight instead of each querying the database.
+// Every read it records, it also reports to /metrics (the keda_scaler_* families).
 
 import type { TriggerHealth } from '../api/types.js';
+import { QueryscalerMetrics, type TriggerSeries } from '../observability/prometheus-metrics.js';
 import { ScalerError, type MetricsAndActivity } from '../scalers/scaler.js';
-import { isFallbackInForce, servedMetric } from './fallback.js';
+import { fallbackValue, isFallbackInForce, servedMetric } from './fallback.js';
 import type { PollOutcome, RegisteredScaledObject, RegisteredTrigger, ServedMetric, TriggerReading } from './types.js';
 
 export const DEFAULT_READ_TIMEOUT_MS = 10_000;
@@ -15,6 +17,8 @@ export interface MetricCacheOptions {
   readTimeoutMs?: number;
   /** Milliseconds since the epoch; injectable so tests can age readings without waiting. */
   now?: () => number;
+  /** Where readings and cache answers are counted; a private registry when absent. */
+  metrics?: QueryscalerMetrics;
 }
 
 export interface ScaledObjectHealth {
@@ -50,6 +54,7 @@ export class MetricCache {
   private readonly entries = new Map<string, Entry>();
   private readonly readTimeoutMs: number;
   private readonly now: () => number;
+  private readonly metrics: QueryscalerMetrics;
 
   constructor(options: MetricCacheOptions = {}) {
     this.readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
@@ -57,6 +62,7 @@ export class MetricCache {
       throw new RangeError(`MetricCache readTimeoutMs must be a positive number of milliseconds, got ${this.readTimeoutMs}`);
     }
     this.now = options.now ?? Date.now;
+    this.metrics = options.metrics ?? new QueryscalerMetrics();
   }
 
   /**
@@ -86,6 +92,7 @@ export class MetricCache {
       }
     }
     this.entries.set(key, { registered: entry, triggers });
+    this.metrics.keepTriggers(entry.namespace, entry.name, entry.triggers.map((trigger) => triggerSeries(entry, trigger)));
   }
 
   unregister(namespace: string, name: string): void {
@@ -94,6 +101,7 @@ export class MetricCache {
     if (entry === undefined) return;
     this.entries.delete(key);
     abortReads(entry, 'unregistered');
+    this.metrics.keepTriggers(namespace, name, []);
   }
 
   has(namespace: string, name: string): boolean {
@@ -133,7 +141,9 @@ export class MetricCache {
     if (state === undefined) return { kind: 'unknown-metric' };
 
     let reading = state.reading;
-    if (reading === undefined || !this.isServable(reading, state, entry.registered.pollingIntervalMs)) {
+    const hit = reading !== undefined && this.isServable(reading, state, entry.registered.pollingIntervalMs);
+    this.metrics.countCacheAnswer(hit);
+    if (reading === undefined || !hit) {
       try {
         reading = await this.read(entry, state, signal);
       } catch {
@@ -206,6 +216,7 @@ export class MetricCache {
     const { trigger } = state;
     const run = async (): Promise<TriggerReading> => {
       let reading: TriggerReading;
+      const started = performance.now();
       try {
         // Called a microtask later, so even a scaler that throws synchronously settles after state.inFlight is set.
         const pending = Promise.resolve().then(() => trigger.scaler.metricsAndActivity(controller.signal));
@@ -221,7 +232,7 @@ export class MetricCache {
         // Cancelled by us (no waiter left, unregistered, closed): says nothing about the data source.
         return { ...reading, consecutiveFailures: state.consecutiveFailures };
       }
-      return this.record(entry, state, reading);
+      return this.record(entry, state, reading, performance.now() - started);
     };
     const shared: SharedRead = { controller, waiters: 0, promise: run() };
     state.inFlight = shared;
@@ -229,13 +240,22 @@ export class MetricCache {
   }
 
   /** Stores the reading unless the trigger was unregistered or re-registered with another scaler meanwhile. */
-  private record(entry: Entry, state: TriggerState, reading: TriggerReading): TriggerReading {
+  private record(entry: Entry, state: TriggerState, reading: TriggerReading, latencyMs: number): TriggerReading {
     const consecutiveFailures = reading.value === undefined ? state.consecutiveFailures + 1 : 0;
     const recorded = { ...reading, consecutiveFailures };
     const current = this.entries.get(objectKey(entry.registered.namespace, entry.registered.name));
     if (current?.triggers.get(state.trigger.spec.metricName.toLowerCase()) === state) {
       state.consecutiveFailures = consecutiveFailures;
       state.reading = recorded;
+      const { spec } = state.trigger;
+      const { fallback } = current.registered;
+      const served = recorded.value ?? (fallback !== undefined && isFallbackInForce(consecutiveFailures, spec, fallback) ? fallbackValue(spec, fallback) : undefined);
+      this.metrics.recordReading(triggerSeries(current.registered, state.trigger), {
+        ...(served !== undefined && { value: served }),
+        active: recorded.active,
+        failed: recorded.value === undefined,
+        latencyMs,
+      });
     }
     return recorded;
   }
@@ -276,6 +296,10 @@ export class MetricCache {
     const detail = error instanceof Error ? error.message : String(error);
     return { ...base, error: { reason: 'QueryFailed', message: `reading metric ${metricName} of ScaledObject ${object} failed unexpectedly: ${detail}` } };
   }
+}
+
+function triggerSeries(entry: RegisteredScaledObject, trigger: RegisteredTrigger): TriggerSeries {
+  return { namespace: entry.namespace, scaledObject: entry.name, metric: trigger.spec.metricName, scaler: trigger.scalerName, triggerIndex: trigger.triggerIndex };
 }
 
 function objectKey(namespace: string, name: string): string {

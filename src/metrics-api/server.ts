@@ -8,6 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
+import type { QueryscalerMetrics } from '../observability/prometheus-metrics.js';
 import { createSelfSignedServing } from '../tls/certificates.js';
 import { authenticate, type PeerCertificate, type UserInfo } from './authentication.js';
 import { CachedAuthorizer, forbiddenMessage, requestAttributes, type AccessCacheOptions } from './authorization.js';
@@ -30,6 +31,8 @@ export interface MetricsApiServerOptions {
   /** DNS names of the self-signed certificate, e.g. `<service>.<namespace>.svc`. Default: localhost. */
   selfSignedDnsNames?: string[];
   logger: Logger;
+  /** Counts the metric answers by status code (queryscaler_metrics_api_requests_total). */
+  metrics?: QueryscalerMetrics;
   /** Overrides requestheader-allowed-names from the ConfigMap; an empty list allows any CN. */
   allowedNames?: string[];
   /** How often the ConfigMap is re-read (CA rotation). Default 60 s. */
@@ -153,8 +156,9 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
     res.on('close', () => abandoned.abort(new Error('client closed the connection')));
     const served = await options.cache.serve(namespace, selected.name, metricName, abandoned.signal);
     const answer = externalMetricAnswer(served, { namespace, scaledObject: selected.name, metricName }, options.cache.metricNames(namespace, selected.name));
+    options.metrics?.countMetricsApiAnswer(answer.code);
     if (answer.code >= 500) {
-      logger.warn({ namespace, scaledObject: selected.name, metricName, message: (answer.body as Status).message }, 'cannot serve external metric');
+      logger.warn({ scaledObject: `${namespace}/${selected.name}`, metricName, message: (answer.body as Status).message }, 'cannot serve external metric');
     }
     res.status(answer.code).json(answer.body);
   });

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, AutoscalingV2Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { register, type Counter } from 'prom-client';
 import type { ScaledObject } from '../../src/api/types.js';
 import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler.js';
 import {
@@ -20,6 +19,7 @@ import {
   statefulSetObject,
 } from '../../bench/support/scale-fixtures.js';
 import type { ControlPlane } from '../support/control-plane.js';
+import { kubeApiRequests } from '../support/kube-api-requests.js';
 import { createTestNamespace, deleteTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi, waitFor } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, SEED_QUERY, setSeedRowCount } from '../support/seed-scenario.js';
@@ -43,13 +43,6 @@ const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete']);
 
 type Requests = Map<string, number>;
 
-/** queryscaler_kube_api_requests_total from this process's default registry, keyed `verb resource`. */
-async function apiRequests(): Promise<Requests> {
-  const counter = register.getSingleMetric('queryscaler_kube_api_requests_total') as Counter | undefined;
-  const counts: Requests = new Map();
-  for (const { labels, value } of (await counter?.get())?.values ?? []) counts.set(`${String(labels.verb)} ${String(labels.resource)}`, value);
-  return counts;
-}
 
 /** kube-apiserver is back after about 4 s; the informers' backoff after it is at most a few seconds more. */
 const RESTART_WINDOW_MS = 15_000;
@@ -195,20 +188,20 @@ describe('hundreds of ScaledObjects, fifty of them here @integration', function 
     // Once per second, give or take the window's edges; without sharing it would be N per second.
     expect(queries).to.be.within(QUERY_WINDOW_MS / 1000 - 1, QUERY_WINDOW_MS / 1000 + 1);
 
-    const before = await apiRequests();
+    const before = await kubeApiRequests(app!.metrics);
     await new Promise((resolve) => setTimeout(resolve, STEADY_WINDOW_MS));
-    const after = await apiRequests();
+    const after = await kubeApiRequests(app!.metrics);
     expect(writesBetween(before, after)).to.deep.equal({});
 
     expect(mostConnections).to.be.within(1, POOL_SIZE);
   });
 
   it('lives through a kube-apiserver restart: the watches re-list, and the re-list writes nothing', async () => {
-    const before = await apiRequests();
+    const before = await kubeApiRequests(app!.metrics);
     await cp.restartApiServer();
     // Long enough for every watch to notice, back off, re-list and hand each object to a reconcile.
     await new Promise((resolve) => setTimeout(resolve, RESTART_WINDOW_MS));
-    const after = await apiRequests();
+    const after = await kubeApiRequests(app!.metrics);
     const lists = [...after].filter(([key, value]) => key.startsWith('list ') && value > (before.get(key) ?? 0)).map(([key]) => key);
     expect(lists, 'the watches re-listed after the restart').to.include.members(['list scaledobjects', 'list horizontalpodautoscalers']);
     expect(writesBetween(before, after)).to.deep.equal({});

@@ -1,7 +1,7 @@
 // The `mysql` trigger type: KEDA's MySQL scaler, reading one number with the trigger's query from a
 // shared, bounded pool. create() dials nothing; the first read connects.
 
-import type { MetricsAndActivity, MetricSpec, Scaler, ScalerType } from '../scaler.js';
+import type { DataSourceObserver, MetricsAndActivity, MetricSpec, Scaler, ScalerType } from '../scaler.js';
 import { parseMySqlConfig, type MySqlConfig } from './mysql-config.js';
 import { leasePool, type PoolLease } from './pool-registry.js';
 import { metricValueFromResult } from './query-result.js';
@@ -14,11 +14,11 @@ export class MySqlScaler implements Scaler {
   /** Another ScaledObject's result of the same query is good enough when younger than our own polling interval. */
   readonly #maxResultAgeMs: number;
 
-  constructor(config: MySqlConfig, pollingIntervalMs = 0) {
+  constructor(config: MySqlConfig, pollingIntervalMs = 0, observer?: DataSourceObserver) {
     this.#config = config;
     this.#maxResultAgeMs = pollingIntervalMs;
     this.metricSpecs = [{ metricName: config.metricName, targetType: config.metricType, targetValue: config.queryValue }];
-    this.#lease = leasePool(config.target, config.tls);
+    this.#lease = leasePool(config.target, config.tls, observer);
   }
 
   async metricsAndActivity(signal: AbortSignal): Promise<MetricsAndActivity> {
@@ -43,7 +43,8 @@ export class MySqlScaler implements Scaler {
 
 export const mysqlScalerType: ScalerType<MySqlConfig> = {
   type: 'mysql',
+  kedaScalerName: 'mySQLScaler',
   parse: parseMySqlConfig,
-  create: (config, input) => new MySqlScaler(config, input.pollingIntervalMs),
+  create: (config, input, observer) => new MySqlScaler(config, input.pollingIntervalMs, observer),
   dataSourceHost: (config) => (config.target.endpoint.kind === 'tcp' ? config.target.endpoint.host : undefined),
 };

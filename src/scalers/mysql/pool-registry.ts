@@ -4,10 +4,12 @@
 // same time limit is joined rather than run again, so 300 ScaledObjects with the same query cost
 // one query per polling interval. A query whose last run took slowQueryMs or more asks the pool
 // for a connection as a slow one, so slow queries cannot take the last free connection from quick ones.
+// Each lease may bring a DataSourceObserver: it hears how each of its readings was served, and
+// every query sent on the pool while it holds a lease.
 
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'mysql2';
-import { ScalerError } from '../scaler.js';
+import { ScalerError, type DataSourceObserver, type ReadingSource } from '../scaler.js';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { ConnectionPool, type PoolStats } from './connection-pool.js';
 import { endpointLabel, type ConnectionTarget } from './dsn.js';
@@ -88,6 +90,9 @@ interface PoolEntry {
   /** Read on the first connection that could read it; grants rarely change, and a new pool reads them again. */
   account: { grants?: AccountGrants };
   slowQueryMs: number;
+  maxConnections: number;
+  /** The observers of the leases holding the pool, with how many leases brought each. */
+  observers: Map<DataSourceObserver, number>;
 }
 
 interface RecentResult {
@@ -99,7 +104,7 @@ interface RecentResult {
 
 const pools = new Map<string, PoolEntry>();
 
-export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease {
+export function leasePool(target: ConnectionTarget, tls: TlsSettings, observer?: DataSourceObserver): PoolLease {
   const key = poolKey(target, tls);
   let entry = pools.get(key);
   if (entry === undefined) {
@@ -107,6 +112,7 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
     pools.set(key, entry);
   }
   entry.refs += 1;
+  if (observer !== undefined) entry.observers.set(observer, (entry.observers.get(observer) ?? 0) + 1);
   const leased = entry;
   let released = false;
   // A lease never gets the same shared result twice: its next poll comes one interval after the
@@ -115,9 +121,10 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
   return {
     query(query, timeoutMs, signal, maxAgeMs) {
       if (released) return Promise.reject(new ScalerError('Aborted', `the scaler for ${leased.label} is closed`));
-      const reading = joinOrRun(leased, query, timeoutMs, signal, maxAgeMs ?? 0, lastReceived);
+      const { reading, source } = joinOrRun(leased, query, timeoutMs, signal, maxAgeMs ?? 0, lastReceived);
       return reading.then((outcome) => {
         lastReceived = outcome;
+        observer?.readingServed(leased.label, source);
         return outcome;
       });
     },
@@ -126,6 +133,11 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
       if (released) return;
       released = true;
       leased.refs -= 1;
+      if (observer !== undefined) {
+        const held = (leased.observers.get(observer) ?? 1) - 1;
+        if (held > 0) leased.observers.set(observer, held);
+        else leased.observers.delete(observer);
+      }
       if (leased.refs > 0) return;
       if (pools.get(leased.key) === leased) pools.delete(leased.key);
       await leased.pool.close();
@@ -134,8 +146,8 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
 }
 
 /** Pools alive now, for tests and the /metrics endpoint. Labels carry no password. */
-export function mysqlPoolStats(): Array<PoolStats & { label: string; leases: number }> {
-  return [...pools.values()].map((entry) => ({ label: entry.label, leases: entry.refs, ...entry.pool.stats }));
+export function mysqlPoolStats(): Array<PoolStats & { label: string; leases: number; maxConnections: number }> {
+  return [...pools.values()].map((entry) => ({ label: entry.label, leases: entry.refs, maxConnections: entry.maxConnections, ...entry.pool.stats }));
 }
 
 function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): PoolEntry {
@@ -184,7 +196,7 @@ function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): P
     usable: (session) => !session.broken,
   }, options);
   return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map(), lastRunMs: new Map(), account,
-    slowQueryMs: options.slowQueryMs };
+    slowQueryMs: options.slowQueryMs, maxConnections: options.maxConnections, observers: new Map() };
 }
 
 function joinOrRun(
@@ -194,15 +206,16 @@ function joinOrRun(
   signal: AbortSignal,
   maxAgeMs: number,
   alreadySeen: QueryOutcome | undefined,
-): Promise<QueryOutcome> {
+): { reading: Promise<QueryOutcome>; source: ReadingSource } {
   const flightKey = `${timeoutMs}\n${query}`;
   const now = performance.now();
   const recent = entry.recent.get(flightKey);
   if (recent !== undefined) {
     recent.keepMs = Math.max(recent.keepMs, maxAgeMs);
-    if (now - recent.startedAt < maxAgeMs && recent.outcome !== alreadySeen) return Promise.resolve(recent.outcome);
+    if (now - recent.startedAt < maxAgeMs && recent.outcome !== alreadySeen) return { reading: Promise.resolve(recent.outcome), source: 'recent' };
   }
   let flight = entry.inFlight.get(flightKey);
+  const source: ReadingSource = flight === undefined ? 'query' : 'joined';
   if (flight === undefined) {
     // The shared run has no caller's signal: one caller giving up must not cancel it for the others.
     // It is bounded anyway by the acquire timeout and the query's time limit.
@@ -217,8 +230,9 @@ function joinOrRun(
     flight = started;
     entry.inFlight.set(flightKey, flight);
   }
-  return abortable(flight, signal, () => new ScalerError('Aborted',
+  const reading = abortable(flight, signal, () => new ScalerError('Aborted',
     `the read of query "${queryForMessage(query)}" from MySQL at ${entry.context.endpoint} was cancelled`));
+  return { reading, source };
 }
 
 /** Keeps the result for callers that accept its age, and drops results nobody will accept any more. */
@@ -247,11 +261,11 @@ async function runOnPool(
     const started = performance.now();
     try {
       const outcome = await runReadOnlyQuery(session, query, timeoutMs);
-      entry.lastRunMs.set(flightKey, performance.now() - started);
+      ran(entry, flightKey, performance.now() - started, true);
       entry.pool.release(session, !session.broken);
       return outcome;
     } catch (err) {
-      entry.lastRunMs.set(flightKey, performance.now() - started);
+      ran(entry, flightKey, performance.now() - started, false);
       entry.pool.release(session, !session.broken);
       // A pooled connection the server dropped while it sat idle (restart, wait_timeout) fails on
       // first use; that is not the query's fault, so try once more on a fresh connection.
@@ -259,6 +273,11 @@ async function runOnPool(
       throw toScalerError(err, context);
     }
   }
+}
+
+function ran(entry: PoolEntry, flightKey: string, durationMs: number, ok: boolean): void {
+  entry.lastRunMs.set(flightKey, durationMs);
+  for (const observer of entry.observers.keys()) observer.queryRan(entry.label, durationMs, ok);
 }
 
 function abortable<T>(work: Promise<T>, signal: AbortSignal, error: () => ScalerError): Promise<T> {
