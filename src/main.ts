@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// The queryscaler process: flags, kubeconfig, start, and a clean stop on SIGTERM/SIGINT.
+// The queryscaler process: flags, kubeconfig, start, and a clean stop on SIGTERM/SIGINT. With no
+// subcommand it runs the autoscaler; `queryscaler explain` explains one ScaledObject and exits.
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from './controller/kube-api.js';
-import { createLogger } from './log.js';
+import { exitCodeOfCommanderError, explainCommand } from './explain/command.js';
+import { createLogger, LOG_FORMATS, type LogFormat } from './log.js';
 import { startQueryscaler } from './queryscaler.js';
 
 function wholeNumberFrom(minimum: number): (value: string) => number {
@@ -42,7 +44,12 @@ const program = new Command('queryscaler')
   .option('--mysql-pool-size <n>', 'connections per (endpoint, user, database, TLS) pool', atLeastOne, 4)
   .option('--kube-api-qps <n>', 'sustained Kubernetes API requests per second', atLeastOne, DEFAULT_API_QPS)
   .option('--kube-api-burst <n>', 'Kubernetes API request burst', atLeastOne, DEFAULT_API_BURST)
-  .option('--log-level <level>', 'trace, debug, info, warn or error', 'info');
+  .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+  .addOption(new Option('--log-format <format>', 'json: one JSON line per event; text: one readable line, for a terminal').choices(LOG_FORMATS).default('json'))
+  // Root flags only before a subcommand, so explain's --kubeconfig and -n are its own.
+  .enablePositionalOptions()
+  .action(runAutoscaler);
+program.addCommand(explainCommand());
 
 interface CliOptions {
   kubeconfig?: string;
@@ -57,11 +64,11 @@ interface CliOptions {
   kubeApiQps: number;
   kubeApiBurst: number;
   logLevel: string;
+  logFormat: LogFormat;
 }
 
-async function main(): Promise<void> {
-  const opts = program.parse().opts<CliOptions>();
-  const logger = createLogger(opts.logLevel);
+async function runAutoscaler(opts: CliOptions): Promise<void> {
+  const logger = createLogger(opts.logLevel, undefined, opts.logFormat);
   if ((opts.tlsCertFile === undefined) !== (opts.tlsKeyFile === undefined)) {
     throw new Error('--tls-cert-file and --tls-key-file go together: give both, or neither for a self-signed certificate');
   }
@@ -112,7 +119,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-main().catch((error: unknown) => {
+program.parseAsync().catch((error: unknown) => {
+  const explainExit = exitCodeOfCommanderError(error);
+  if (explainExit !== undefined) process.exit(explainExit);
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);
 });

@@ -15,16 +15,7 @@ import {
   type ControllerContext,
   type ObjectState,
 } from './context.js';
-import {
-  containerEnv,
-  CredentialError,
-  readsContainerEnv,
-  References,
-  resolveAuthParams,
-  selectContainer,
-  type Lookup,
-  type TargetDescription,
-} from './credentials.js';
+import { CredentialError, decodedSecretData, References, resolveTriggerCredentials, type Lookup } from './credentials.js';
 import { desiredHpa, hpaName, hpaNeedsUpdate, MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { ensureFinalizer, finalize } from './finalizer.js';
 import { guardRailWarnings } from './guard-rails.js';
@@ -202,34 +193,16 @@ function resolveCredentials(
   target: ResolvedTarget,
   object: TargetObject,
 ): ResolvedTriggerCredentials[] {
-  const namespace = so.metadata.namespace ?? '';
   const references = new References();
-  const description: TargetDescription = { kind: target.kind, namespace, name: target.name };
-  const lookup = cacheLookup(context);
-  const envs = new Map<string, Record<string, string>>();
-  const envOf = (containerName: string | undefined): Record<string, string> => {
-    const container = selectContainer(description, object.containers, containerName ?? so.spec.scaleTargetRef.envSourceContainerName);
-    let env = envs.get(container.name);
-    if (!env) {
-      env = containerEnv(container, description, lookup, references);
-      envs.set(container.name, env);
-    }
-    return env;
-  };
   try {
-    // A name given but matching no container is reported even when no trigger reads the environment.
-    if (so.spec.scaleTargetRef.envSourceContainerName !== undefined) envOf(undefined);
-    return so.spec.triggers.map((trigger, triggerIndex) => ({
-      authParams: resolveAuthParams(trigger.authenticationRef, {
-        namespace,
-        clusterNamespace: context.clusterTriggerAuthenticationNamespace,
-        triggerIndex,
-        lookup,
-        envOf,
-        references,
-      }),
-      resolvedEnv: readsContainerEnv(trigger) ? envOf(undefined) : {},
-    }));
+    return resolveTriggerCredentials({
+      so,
+      target: { kind: target.kind, namespace: so.metadata.namespace ?? '', name: target.name },
+      containers: object.containers,
+      lookup: cacheLookup(context),
+      clusterNamespace: context.clusterTriggerAuthenticationNamespace,
+      references,
+    });
   } catch (error) {
     if (!(error instanceof CredentialError)) throw error;
     // envSourceContainerName is part of scaleTargetRef: the fault is in the target reference, not the auth.
@@ -245,10 +218,7 @@ export function cacheLookup(context: ControllerContext): Lookup {
   return {
     secret: (namespace, name) => {
       const secret = caches.secrets.get(namespace, name);
-      if (!secret) return undefined;
-      const decoded: Record<string, string> = {};
-      for (const [k, v] of Object.entries(secret.data ?? {})) decoded[k] = Buffer.from(v, 'base64').toString('utf8');
-      return decoded;
+      return secret ? decodedSecretData(secret.data) : undefined;
     },
     configMap: (namespace, name) => {
       const configMap = caches.configMaps.get(namespace, name);
