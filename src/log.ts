@@ -16,6 +16,8 @@ export function createLogger(level = 'info', destination?: pino.DestinationStrea
       ? pretty({
           ...(destination !== undefined && { destination }),
           sync: true,
+          // Colours only for a terminal, never into a file or a pipe.
+          colorize: destination === undefined && process.stdout.isTTY === true,
           singleLine: true,
           translateTime: 'SYS:HH:MM:ss.l',
           ignore: 'name,scaledObject',

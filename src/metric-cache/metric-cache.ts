@@ -93,6 +93,7 @@ export class MetricCache {
     }
     this.entries.set(key, { registered: entry, triggers });
     this.metrics.keepTriggers(entry.namespace, entry.name, entry.triggers.map((trigger) => triggerSeries(entry, trigger)));
+    for (const trigger of entry.triggers) this.metrics.setTriggerTarget(triggerSeries(entry, trigger), trigger.spec.targetValue);
   }
 
   unregister(namespace: string, name: string): void {

@@ -85,6 +85,7 @@ export class QueryscalerMetrics {
   readonly #value: Gauge<KedaTriggerLabel>;
   readonly #latency: Gauge<KedaTriggerLabel>;
   readonly #active: Gauge<KedaTriggerLabel>;
+  readonly #target: Gauge<KedaTriggerLabel>;
   readonly #scalerErrors: Counter<KedaTriggerLabel>;
   readonly #objectErrors: Counter<'namespace' | 'scaledObject'>;
   readonly #paused: Gauge<'namespace' | 'scaledObject'>;
@@ -175,6 +176,12 @@ export class QueryscalerMetrics {
       registers,
     });
 
+    this.#target = new Gauge({
+      name: 'queryscaler_scaler_metrics_target',
+      help: "The target each trigger's metric is scaled towards (a mysql trigger's queryValue): per pod for AverageValue, in total for Value.",
+      labelNames: KEDA_TRIGGER_LABELS,
+      registers,
+    });
     this.#kubeRequests = new Counter({
       name: KUBE_API_REQUESTS_METRIC,
       help: 'Requests the controller sent to the Kubernetes API server, by verb and resource.',
@@ -294,6 +301,11 @@ export class QueryscalerMetrics {
     this.#objectErrors.inc({ namespace: series.namespace, scaledObject: series.scaledObject }, figures.failed ? 1 : 0);
   }
 
+  /** The target the HPA is given for a trigger's metric. */
+  setTriggerTarget(series: TriggerSeries, target: number): void {
+    this.#target.set(this.#remember(series), target);
+  }
+
   /** The ScaledObject's triggers are now `current`: series of any other trigger of it go. */
   keepTriggers(namespace: string, name: string, current: readonly TriggerSeries[]): void {
     const known = this.#triggers.get(objectKey(namespace, name));
@@ -375,6 +387,7 @@ export class QueryscalerMetrics {
     this.#value.remove(labels);
     this.#latency.remove(labels);
     this.#active.remove(labels);
+    this.#target.remove(labels);
     this.#scalerErrors.remove(labels);
   }
 }

@@ -27,6 +27,7 @@ const PER_OBJECT_FAMILIES = [
   'keda_scaler_metrics_latency_seconds',
   'keda_scaler_metrics_value',
   'queryscaler_fallback_active',
+  'queryscaler_scaler_metrics_target',
 ];
 
 function scrape(port: number): Promise<Sample[]> {
