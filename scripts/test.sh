@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing (Debian packages, npm packages, the
-# control-plane binaries; their first build takes about 9 minutes), then runs `npm test`.
+# control-plane binaries, whose first build takes about 9 minutes, and promql-check), then runs `npm test`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-system-deps.sh
 [[ -d node_modules ]] || npm ci --no-audit --no-fund
 bash tools/build-control-plane.sh >/dev/null
+bash tools/build-promql-check.sh >/dev/null
 npm test "$@"
