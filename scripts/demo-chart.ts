@@ -32,6 +32,8 @@ const PLOT_RIGHT = 200;
 const TOP_PANEL = { top: 84, height: 250 };
 const BOTTOM_PANEL = { top: 396, height: 170 };
 const HEIGHT = 620;
+/** Roughly how wide one character of a 12 px label is. */
+const LABEL_CHAR_WIDTH = 7;
 const COLORS = { value: '#1f6feb', perReplica: '#d97706', queryValue: '#cf222e', replicas: '#1a7f37', desired: '#6e7781', grid: '#d0d7de', text: '#24292f' };
 
 function escapeXml(text: string): string {
@@ -123,10 +125,15 @@ export function storyChart(samples: readonly StorySample[], options: StoryChartO
     ...axis(TOP_PANEL, top, vMax, 'metric'),
     ...axis(BOTTOM_PANEL, bottom, rMax, 'replicas'),
   ];
+  // A label that would run into the one before it goes a line lower.
+  let lastEnd = -Infinity;
+  let row = 0;
   for (const phase of options.phases) {
-    const x = top.x(phase.t).toFixed(1);
-    out.push(`<line x1="${x}" y1="${TOP_PANEL.top}" x2="${x}" y2="${BOTTOM_PANEL.top + BOTTOM_PANEL.height}" stroke="${COLORS.desired}" stroke-width="1" stroke-dasharray="2 4"/>`);
-    out.push(`<text x="${Number(x) + 4}" y="${TOP_PANEL.top + 14}" font-size="12" fill="${COLORS.text}">${escapeXml(phase.label)}</text>`);
+    const x = top.x(phase.t);
+    row = x + 4 < lastEnd ? row + 1 : 0;
+    lastEnd = x + 4 + phase.label.length * LABEL_CHAR_WIDTH;
+    out.push(`<line x1="${x.toFixed(1)}" y1="${TOP_PANEL.top}" x2="${x.toFixed(1)}" y2="${BOTTOM_PANEL.top + BOTTOM_PANEL.height}" stroke="${COLORS.desired}" stroke-width="1" stroke-dasharray="2 4"/>`);
+    out.push(`<text x="${(x + 4).toFixed(1)}" y="${TOP_PANEL.top + 14 + row * 15}" font-size="12" fill="${COLORS.text}">${escapeXml(phase.label)}</text>`);
   }
   const qy = top.y(options.queryValue).toFixed(1);
   out.push(`<line x1="${PLOT_LEFT}" y1="${qy}" x2="${WIDTH - PLOT_RIGHT}" y2="${qy}" stroke="${COLORS.queryValue}" stroke-width="2" stroke-dasharray="8 5"/>`);

@@ -90,7 +90,8 @@ async function snapshot(cp: ControlPlane, db: MariaDb, queryscaler: RunningQuery
     sample: {
       ...(figures.value !== undefined && { value: figures.value }),
       replicas: sts.spec?.replicas ?? 0,
-      ...(hpa?.status?.desiredReplicas !== undefined && { desired: hpa.status.desiredReplicas }),
+      // Until its first computation the HPA's status says desired 0; that is not a wish for 0.
+      ...(hpa?.status?.desiredReplicas !== undefined && (hpa.status.currentMetrics?.length ?? 0) > 0 && { desired: hpa.status.desiredReplicas }),
     },
   };
 }
