@@ -43,8 +43,11 @@ export function renderExplanation(e: Explanation): string {
   if (e.pause.kind === 'paused-replicas') out.push(line('paused', `annotation ${PAUSED_REPLICAS_ANNOTATION}: no HPA, the target is held at ${e.pause.replicas}`));
 
   for (const trigger of e.triggers) out.push('', ...triggerLines(e, trigger));
-  if (e.triggers.every((tr) => tr.reading?.value !== undefined)) out.push('', 'Replicas', ...replicaLines(e));
-  if (e.whatIf !== undefined) out.push('', ...whatIfLines(e));
+  // Without every value there is nothing to compute replicas from; the error says why.
+  if (e.triggers.every((tr) => tr.reading?.value !== undefined)) {
+    out.push('', 'Replicas', ...replicaLines(e));
+    if (e.whatIf !== undefined) out.push('', ...whatIfLines(e));
+  }
   return `${out.join('\n')}\n`;
 }
 
@@ -160,7 +163,7 @@ function replicaLines(e: Explanation): string[] {
 function whatIfLines(e: Explanation): string[] {
   const whatIf = e.whatIf;
   if (whatIf === undefined) return [];
-  const value = whatIf.value === undefined ? 'no value' : `value ${formatNumber(whatIf.value)}`;
+  const value = `value ${formatNumber(whatIf.value ?? 0)}`;
   const header = ['queryValue', 'activationQueryValue', 'active', 'replicas', ''];
   const rows = whatIf.rows.map((r) => [
     formatNumber(r.queryValue),
