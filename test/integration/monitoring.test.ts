@@ -154,4 +154,17 @@ describe('the dashboard and the PrometheusRule against Prometheus itself @integr
       'queryscaler_poll_lag_seconds_bucket',
     ]);
   });
+
+  it('manifests/monitoring builds with kustomize, and its ServiceMonitor scrapes the Service queryscaler exposes', async () => {
+    const built = await new Promise<string>((resolve, reject) => {
+      execFile('kubectl', ['kustomize', `${ROOT}manifests/monitoring`], (error, stdout, stderr) => (error !== null ? reject(new Error(stderr)) : resolve(stdout)));
+    });
+    const objects = YAML.parseAllDocuments(built).map((d) => d.toJS() as { kind: string; spec: Record<string, unknown> });
+    expect(objects.map((o) => o.kind).sort()).to.deep.equal(['PrometheusRule', 'ServiceMonitor']);
+    const monitor = objects.find((o) => o.kind === 'ServiceMonitor')?.spec as { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string }> };
+    const service = YAML.parse(await readFile(`${ROOT}manifests/service.yaml`, 'utf8')) as { metadata: { labels: Record<string, string> }; spec: { ports: Array<{ name: string; port: number }> } };
+    expect(Object.entries(monitor.selector.matchLabels).every(([k, v]) => service.metadata.labels[k] === v)).to.equal(true);
+    expect(monitor.endpoints).to.deep.equal([{ port: 'metrics', path: '/metrics', interval: '30s' }]);
+    expect(service.spec.ports.find((p) => p.name === 'metrics')?.port).to.equal(8080);
+  });
 });
