@@ -3,6 +3,7 @@
 // all (offline), asserting the exact text printed and the exit code.
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,9 @@ import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CRDS = path.join(ROOT, 'crds');
-const TSX = fileURLToPath(import.meta.resolve('tsx'));
+// createRequire, not import.meta.resolve: mocha loads this file with require() (tsx compiles it), and
+// a file that only ESM can load would get module instances of its own, its own shared control plane included.
+const TSX = createRequire(import.meta.url).resolve('tsx');
 
 interface Run {
   code: number;
