@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from './controller/kube-api.js';
 import { parseWatchNamespaces } from './controller/watch-scope.js';
 import { createLogger } from './log.js';
+import { DEFAULT_FRESHNESS_MS, DEFAULT_LATENCY_BUDGET_MS } from './metric-cache/metric-cache.js';
 import { startQueryscaler } from './queryscaler.js';
 import { identityProblem } from './sharding/leases.js';
 import { DEFAULT_LEASE_TIMING } from './sharding/shard-coordinator.js';
@@ -72,6 +73,8 @@ const program = new Command('queryscaler')
   .option('--lease-duration-seconds <s>', 'how long a silent replica keeps its shards', atLeastOne, DEFAULT_LEASE_TIMING.leaseDurationMs / 1000)
   .option('--lease-renew-deadline-seconds <s>', 'a replica that could not renew its Lease for this long stops working', atLeastOne, DEFAULT_LEASE_TIMING.renewDeadlineMs / 1000)
   .option('--lease-renew-period-seconds <s>', 'how often a replica renews its Lease', atLeastOne, DEFAULT_LEASE_TIMING.renewPeriodMs / 1000)
+  .option('--metric-freshness-ms <ms>', 'a metric request is answered with a value read at most this long before it arrived, else read anew', port, DEFAULT_FRESHNESS_MS)
+  .option('--metric-latency-budget-ms <ms>', 'how long a metric request waits for its own read before the cached value is served (marked stale)', atLeastOne, DEFAULT_LATENCY_BUDGET_MS)
   .option('--shutdown-delay-seconds <s>', 'on SIGTERM, keep serving (not ready) this long before stopping, while the pod leaves its Service', port, 0);
 
 interface CliOptions {
@@ -100,6 +103,8 @@ interface CliOptions {
   leaseRenewDeadlineSeconds: number;
   leaseRenewPeriodSeconds: number;
   shutdownDelaySeconds: number;
+  metricFreshnessMs: number;
+  metricLatencyBudgetMs: number;
 }
 
 /** A unique name per process: a restarted pod must not be mistaken for the one it replaces. */
@@ -177,6 +182,8 @@ async function main(): Promise<void> {
     apiBurst: opts.kubeApiBurst,
     ...(sharding && { sharding }),
     shutdownDelayMs: opts.shutdownDelaySeconds * 1000,
+    metricFreshnessMs: opts.metricFreshnessMs,
+    metricLatencyBudgetMs: opts.metricLatencyBudgetMs,
   });
   logger.info({ metricsApiPort: running.metricsApiPort, webhookPort: running.webhookPort, prometheusPort: running.prometheusPort }, 'queryscaler started');
 

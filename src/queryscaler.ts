@@ -46,6 +46,10 @@ export interface QueryscalerOptions {
    * Secret's, or given files with their CA): peers forward metric requests to each other with it.
    */
   sharding?: ShardingOptions;
+  /** How old a value may be to answer a metric request without a read of its own (MetricCache freshnessMs); default 250 ms. */
+  metricFreshnessMs?: number;
+  /** How long a metric request waits for its own read before the cached value is served (MetricCache latencyBudgetMs); default 250 ms. */
+  metricLatencyBudgetMs?: number;
   /**
    * On stop, /readyz says "shutting down" for this long before anything stops, while everything
    * still serves: the time it takes Kubernetes to take a terminating pod out of its Service.
@@ -65,7 +69,10 @@ export interface RunningQueryscaler {
 export async function startQueryscaler(options: QueryscalerOptions): Promise<RunningQueryscaler> {
   const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
   if (options.mysqlPoolSize !== undefined) setMySqlPoolOptions({ maxConnections: options.mysqlPoolSize });
-  const metricCache = new MetricCache();
+  const metricCache = new MetricCache({
+    ...(options.metricFreshnessMs !== undefined && { freshnessMs: options.metricFreshnessMs }),
+    ...(options.metricLatencyBudgetMs !== undefined && { latencyBudgetMs: options.metricLatencyBudgetMs }),
+  });
   if (options.sharding !== undefined && options.metricsApi === false) {
     throw new Error('several replicas need the metrics API: the replicas forward metric requests to each other through it');
   }
