@@ -17,7 +17,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { VersionApi } from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
 import { createLogger } from '../src/log.js';
@@ -30,10 +30,11 @@ import { createSelfSignedServing, issueCertificate, type KeyPairPem } from '../s
 import { FRONT_PROXY_CLIENT_NAME } from '../test/support/control-plane.js';
 import type { MariaDb } from '../test/support/mariadb.js';
 import { createSeedTable, SEED_QUERY, seedMetricForRows, setSeedRowCount } from '../test/support/seed-scenario.js';
-import type { CellRequest, CellResult, WorkerMessage } from './support/load-client.js';
+import type { CellRequest } from './support/load-client.js';
+import { awaitWorkerMessage, startLoadClient } from './support/load-worker.js';
 import { withGeneratedBlock } from './support/results-file.js';
 import { formatMs, markdownTable, summarize, type LatencySummary } from './support/stats.js';
-import { hitVerdict, missVerdict, type Verdict } from './support/targets.js';
+import { hitOverFloorVerdict, hitVerdict, missVerdict, type Verdict } from './support/targets.js';
 import { runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
 
 const SEED_ROWS = 500;
@@ -42,10 +43,7 @@ const NAMESPACE = 'bench';
 const METRIC_NAME = 's0-mysql-testdb';
 const HIT_OBJECT = 'so-hit';
 const MISS_OBJECT = 'so-miss';
-/** Long enough that the value read in warm-up is served for the whole run. */
-const HIT_POLLING_INTERVAL_MS = 3_600_000;
-/** Every request finds the cached value too old and reads MySQL (or joins the read in flight). */
-const MISS_POLLING_INTERVAL_MS = 0;
+const POLLING_INTERVAL_MS = 1_000;
 const CONCURRENCIES = [1, 8, 64];
 const SEQUENTIAL_RUNS = 2_000;
 const SEQUENTIAL_WARMUP_RUNS = 200;
@@ -122,14 +120,18 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
   cleanup.add('the raw MySQL connection', () => raw.end());
   const sequential = await measureSequential(raw, interrupted);
 
-  const cache = new MetricCache();
-  cleanup.add('the metric cache', () => cache.close());
+  // Hit: useCachedMetrics, so the value read in warm-up is served for the whole run. Miss: a cache
+  // whose freshness bound is 0, so every request waits for a read begun after it arrived.
+  const hitCache = new MetricCache();
+  cleanup.add('the metric cache of the hits', () => hitCache.close());
+  const missCache = new MetricCache({ freshnessMs: 0 });
+  cleanup.add('the metric cache of the misses', () => missCache.close());
   const hitScaler = mysqlScaler(db, HIT_OBJECT);
   cleanup.add(`the scaler of ${HIT_OBJECT}`, () => hitScaler.close());
   const missScaler = mysqlScaler(db, MISS_OBJECT);
   cleanup.add(`the scaler of ${MISS_OBJECT}`, () => missScaler.close());
-  cache.register(registration(HIT_OBJECT, HIT_POLLING_INTERVAL_MS, hitScaler));
-  cache.register(registration(MISS_OBJECT, MISS_POLLING_INTERVAL_MS, missScaler));
+  hitCache.register(registration(HIT_OBJECT, hitScaler, true));
+  missCache.register(registration(MISS_OBJECT, missScaler, false));
 
   // Time a scaler read on its own too: it splits a miss into what MySQL costs and what HTTP adds.
   sequential.push({
@@ -142,15 +144,19 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
 
   // One serving certificate for our server and the bare one, so both pay the same TLS costs.
   const serving = createSelfSignedServing(['localhost'], ['127.0.0.1']);
-  const server: MetricsApiServer = await startMetricsApiServer({
-    cache,
-    kubeConfig: cp.kubeConfig,
-    host: '127.0.0.1',
-    port: 0,
-    tls: { certPem: serving.certPem, keyPem: serving.keyPem },
-    logger: createLogger('warn'),
-  });
-  cleanup.add('the metrics API server', () => server.close());
+  const startServer = (cache: MetricCache): Promise<MetricsApiServer> =>
+    startMetricsApiServer({
+      cache,
+      kubeConfig: cp.kubeConfig,
+      host: '127.0.0.1',
+      port: 0,
+      tls: { certPem: serving.certPem, keyPem: serving.keyPem },
+      logger: createLogger('warn'),
+    });
+  const hitServer = await startServer(hitCache);
+  cleanup.add('the metrics API server of the hits', () => hitServer.close());
+  const missServer = await startServer(missCache);
+  cleanup.add('the metrics API server of the misses', () => missServer.close());
   const frontProxyClient = issueCertificate(cp.frontProxyCa, { commonName: FRONT_PROXY_CLIENT_NAME, usage: 'client' });
 
   const worker = startLoadClient();
@@ -162,7 +168,7 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
   const floor = await startFloorServer(serving, cp.frontProxyCa.certPem);
   cleanup.add('the bare HTTPS server', () => floor.close());
 
-  const target = { ourPort: server.port, floorPort: floor.port, caPem: serving.caPem, client: frontProxyClient };
+  const target = { ports: { floor: floor.port, hit: hitServer.port, miss: missServer.port }, caPem: serving.caPem, client: frontProxyClient };
   const http = await measureHttp(chosen.cases, target, worker, db, interrupted);
 
   if (!chosen.write) {
@@ -193,7 +199,7 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
 /** Every chosen case at every concurrency, one cell after another, from the load client in `worker`. */
 async function measureHttp(
   cases: readonly HttpCase[],
-  target: { ourPort: number; floorPort: number; caPem: string; client: KeyPairPem },
+  target: { ports: Record<HttpCase, number>; caPem: string; client: KeyPairPem },
   worker: Worker,
   db: MariaDb,
   interrupted: AbortSignal,
@@ -204,7 +210,7 @@ async function measureHttp(
       interrupted.throwIfAborted();
       const scaledObject = kind === 'hit' ? HIT_OBJECT : MISS_OBJECT;
       const cell: CellRequest = {
-        port: kind === 'floor' ? target.floorPort : target.ourPort,
+        port: target.ports[kind],
         path: `/apis/external.metrics.k8s.io/v1beta1/namespaces/${NAMESPACE}/${METRIC_NAME}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${scaledObject}`)}`,
         // As the aggregator forwards the HPA's request; system:masters makes the SubjectAccessReview allow it.
         headers: { 'X-Remote-User': 'system:kube-controller-manager', 'X-Remote-Group': 'system:masters' },
@@ -293,9 +299,9 @@ function mysqlScaler(db: MariaDb, scaledObjectName: string): Scaler {
   return scaler;
 }
 
-function registration(name: string, pollingIntervalMs: number, scaler: Scaler): RegisteredScaledObject {
+function registration(name: string, scaler: Scaler, useCachedMetrics: boolean): RegisteredScaledObject {
   const spec = scaler.metricSpecs[0]!;
-  return { namespace: NAMESPACE, name, pollingIntervalMs, triggers: [{ triggerIndex: 0, scalerName: 'benchScaler', spec, scaler, useCachedMetrics: false }] };
+  return { namespace: NAMESPACE, name, pollingIntervalMs: POLLING_INTERVAL_MS, triggers: [{ triggerIndex: 0, scalerName: 'benchScaler', spec, scaler, useCachedMetrics }] };
 }
 
 /**
@@ -325,51 +331,6 @@ async function startFloorServer(serving: KeyPairPem, clientCaPem: string): Promi
         server.closeAllConnections();
       }),
   };
-}
-
-/**
- * The load client in a worker thread. A worker does not inherit the `--import tsx` loader, so it
- * starts from a line of JavaScript that registers tsx in the worker and then imports the client.
- */
-function startLoadClient(): Worker {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./support/load-client.ts', import.meta.url).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
-}
-
-function awaitWorkerMessage(worker: Worker, kind: 'ready', interrupted: AbortSignal): Promise<void>;
-function awaitWorkerMessage(worker: Worker, kind: 'done', interrupted: AbortSignal): Promise<CellResult>;
-function awaitWorkerMessage(worker: Worker, kind: 'ready' | 'done', interrupted: AbortSignal): Promise<CellResult | void> {
-  return new Promise((resolve, reject) => {
-    const settle = (): void => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-      interrupted.removeEventListener('abort', onAbort);
-    };
-    const onMessage = (message: WorkerMessage): void => {
-      settle();
-      if (message.kind === 'failed') reject(new Error(`the load client failed: ${message.error}`));
-      else if (message.kind !== kind) reject(new Error(`the load client said "${message.kind}" while the benchmark waited for "${kind}"`));
-      else resolve(message.kind === 'done' ? message.result : undefined);
-    };
-    const onError = (error: Error): void => {
-      settle();
-      reject(new Error(`the load client worker crashed: ${error.message}`, { cause: error }));
-    };
-    const onExit = (code: number): void => {
-      settle();
-      reject(new Error(`the load client worker exited with code ${code} while the benchmark waited for "${kind}"`));
-    };
-    const onAbort = (): void => {
-      settle();
-      reject(interrupted.reason as Error);
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-    interrupted.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**
@@ -420,6 +381,7 @@ function report(env: Environment, sequential: SequentialRow[], http: HttpRow[]):
   const hitAlone = find('hit', 1).summary;
   const floorAlone = find('floor', 1).summary;
   const verdicts: Verdict[] = [
+    hitOverFloorVerdict(hitAlone.p50Ms, floorAlone.p50Ms),
     hitVerdict(hitAlone.p99Ms),
     missVerdict('p50', missAlone.p50Ms, rawQuery.p50Ms),
     missVerdict('p99', missAlone.p99Ms, rawQuery.p99Ms),
@@ -435,14 +397,15 @@ function report(env: Environment, sequential: SequentialRow[], http: HttpRow[]):
     `\`GET /apis/external.metrics.k8s.io/v1beta1/namespaces/${NAMESPACE}/${METRIC_NAME}?labelSelector=scaledobject.keda.sh/name=<so>\` straight to the server on 127.0.0.1 ` +
       '(kube-apiserver only answers the SubjectAccessReview, cached 10 s), mutual TLS with keep-alive, closed loop from a worker thread. ' +
       `Each cell: ${CELL_WARMUP_MS} ms warm-up, then ${CELL_MAX_REQUESTS} requests or ${CELL_MAX_MS / 1000} s, whichever first. ` +
-      `Hit: pollingInterval 1 h, the value cached. Miss: pollingInterval 0, so every request reads MySQL, except that concurrent misses share the read in flight ` +
+      'Hit: useCachedMetrics, the value read in warm-up served for the whole run (a request whose cached value is at most 250 ms old takes the same path). ' +
+      'Miss: a metric cache with freshness bound 0, so every request waits for a MySQL read begun after it arrived; concurrent misses that arrive before a read begins share it ' +
       '(single-flight): with more than one client a request costs less than one SELECT, see the last column. Miss with 1 client is the clean figure. ' +
       'Bare node:https: the same TLS set-up (certificate, client certificate requested) answering a fixed body of the same size, none of our code: ' +
       'the floor for any server in this process on this machine.',
     '',
     httpTable(http),
     '',
-    'Targets (a hit with 1 client; a miss with 1 client against the raw seed query):',
+    'Targets (a hit with 1 client against the bare node:https answer and in itself; a miss with 1 client against the raw seed query):',
     '',
     ...verdicts.map((v) => `- ${v.text}`),
     '',

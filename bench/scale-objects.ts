@@ -13,15 +13,12 @@
 // and rewrites its block in bench/RESULTS.md. Everything it starts is stopped on the way out, also
 // after an error or Ctrl-C.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, AutoscalingV2Api, CustomObjectsApi, KubernetesObjectApi, VersionApi, type KubernetesObject } from '@kubernetes/client-node';
 import type { ScaledObject } from '../src/api/types.js';
 import { createSelfSignedServing } from '../src/tls/certificates.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
@@ -29,7 +26,8 @@ import { createTestNamespace, installCrds, registerExternalMetricsApi, unregiste
 import type { MariaDb } from '../test/support/mariadb.js';
 import { createSeedTable, setSeedRowCount } from '../test/support/seed-scenario.js';
 import { cpuShare, findPid, sampleProcess, type ProcessSample } from './support/proc-stats.js';
-import { counterGrowth, histogramWindow, parseExposition, type Sample } from './support/prometheus-text.js';
+import { counterGrowth, histogramWindow, type Sample } from './support/prometheus-text.js';
+import { startQueryscalerProcess, type QueryscalerProcess } from './support/queryscaler-process.js';
 import { withGeneratedBlock } from './support/results-file.js';
 import {
   credentialObjects,
@@ -42,7 +40,9 @@ import {
 } from './support/scale-fixtures.js';
 import { markdownTable } from './support/stats.js';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from '../src/controller/kube-api.js';
-import { errorText, runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
+import { runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
+import { deleteNamespaceAndWait } from './support/namespaces.js';
+import { sleep, until } from './support/waiting.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../crds/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -61,7 +61,6 @@ const STEADY_GIVE_UP_MS = 180_000;
 const STEADY_WINDOW_MS = 20_000;
 const DELETE_GIVE_UP_MS = 300_000;
 const TWO_HPA_SYNCS_MS = 5_000;
-const NAMESPACE_GONE_GIVE_UP_MS = 180_000;
 const CREATE_CONCURRENCY = 20;
 const WRITE_VERBS = ['create', 'update', 'patch', 'delete'];
 
@@ -183,7 +182,7 @@ async function runCell(cell: CellContext): Promise<CellResult> {
   console.log(`  creating ${n} StatefulSets at ${ORIGINAL_REPLICAS} replicas...`);
   await forEachLimited(indexes, CREATE_CONCURRENCY, (i) => create(statefulSetObject(namespace, i, ORIGINAL_REPLICAS)));
 
-  const app = await startQueryscalerProcess(cell);
+  const app = await startQueryscaler(cell);
   const stopApp = cleanup.add('the queryscaler process', () => app.stop());
   await registerExternalMetricsApi(cp, { port: app.metricsPort, caBundlePem: cell.caPem, ...METRICS_SERVICE });
   const unregister = cleanup.add('the external metrics APIService', () => unregisterExternalMetricsApi(cp, METRICS_SERVICE));
@@ -317,84 +316,16 @@ async function measureSteadyWindow(
   };
 }
 
-interface QueryscalerProcess {
-  pid: number;
-  metricsPort: number;
-  scrape(): Promise<Sample[]>;
-  stop(): Promise<void>;
-}
-
-async function startQueryscalerProcess(cell: CellContext): Promise<QueryscalerProcess> {
-  const [metricsPort, prometheusPort] = [await freePort(), await freePort()];
-  const logPath = path.join(cell.dir, `queryscaler-${cell.n}-${cell.mode}.log`);
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      MAIN,
-      '--kubeconfig',
-      cell.cp.kubeconfigPath,
-      '--metrics-host',
-      '127.0.0.1',
-      '--metrics-port',
-      String(metricsPort),
-      '--prometheus-port',
-      String(prometheusPort),
-      '--tls-cert-file',
-      path.join(cell.dir, 'tls.crt'),
-      '--tls-key-file',
-      path.join(cell.dir, 'tls.key'),
-      '--mysql-pool-size',
-      String(POOL_SIZE),
-      '--kube-api-qps',
-      String(cell.qps),
-      '--kube-api-burst',
-      String(cell.burst),
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.dirname(MAIN) },
-  );
-  let log = '';
-  const keep = (chunk: Buffer): void => {
-    log = (log + chunk.toString('utf8')).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-    await writeFile(logPath, log).catch(() => undefined);
-  };
-  const scrape = async (): Promise<Sample[]> => parseExposition(await httpGet(`http://127.0.0.1:${prometheusPort}/metrics`));
-  try {
-    await until(async () => (await httpGet(`http://127.0.0.1:${prometheusPort}/metrics`)).includes('queryscaler_kube_api_requests_total'), 60_000, 'queryscaler to serve /metrics', cell.interrupted, () => log);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  if (child.pid === undefined) throw new Error('the queryscaler process has no pid');
-  return { pid: child.pid, metricsPort, scrape, stop };
-}
-
-async function deleteNamespaceAndWait(cp: ControlPlane, namespace: string): Promise<void> {
-  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-  await core.deleteNamespace({ name: namespace }).catch(() => undefined);
-  const deadline = performance.now() + NAMESPACE_GONE_GIVE_UP_MS;
-  while (performance.now() < deadline) {
-    try {
-      await core.readNamespace({ name: namespace });
-    } catch {
-      return;
-    }
-    await sleep(1_000);
-  }
-  console.error(`namespace ${namespace} still exists after ${NAMESPACE_GONE_GIVE_UP_MS / 1000} s; going on`);
+function startQueryscaler(cell: CellContext): Promise<QueryscalerProcess> {
+  return startQueryscalerProcess({
+    main: MAIN,
+    kubeconfigPath: cell.cp.kubeconfigPath,
+    tlsCertFile: path.join(cell.dir, 'tls.crt'),
+    tlsKeyFile: path.join(cell.dir, 'tls.key'),
+    flags: ['--mysql-pool-size', String(POOL_SIZE), '--kube-api-qps', String(cell.qps), '--kube-api-burst', String(cell.burst), '--log-level', 'warn'],
+    logPath: path.join(cell.dir, `queryscaler-${cell.n}-${cell.mode}.log`),
+    interrupted: cell.interrupted,
+  });
 }
 
 async function report(results: readonly CellResult[], chosen: Options, db: MariaDb, cp: ControlPlane, startedAt: Date): Promise<string> {
@@ -451,65 +382,6 @@ function fmt(ms: number): string {
 
 function mib(sample: ProcessSample): number {
   return sample.rssBytes / 2 ** 20;
-}
-
-async function until(
-  probe: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  signal: AbortSignal,
-  detail: () => string = () => '',
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  let last = '';
-  while (performance.now() < deadline) {
-    signal.throwIfAborted();
-    try {
-      if (await probe()) return;
-      last = 'not yet';
-    } catch (error) {
-      last = errorText(error);
-    }
-    await sleep(500, signal);
-  }
-  throw new Error(`gave up after ${timeoutMs / 1000} s waiting for ${what} (last: ${last}) ${detail()}`.trim());
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
-
-function httpGet(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const request = http.get(url, { timeout: 10_000 }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => (response.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${url}: ${response.statusCode}`))));
-      response.on('error', reject);
-    });
-    request.on('timeout', () => request.destroy(new Error(`GET ${url} timed out`)));
-    request.on('error', reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 await main();

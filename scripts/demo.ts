@@ -161,14 +161,15 @@ async function main(): Promise<void> {
     await installCrds(cp, path.join(ROOT, 'crds'));
     const queryscaler: RunningQueryscaler = await startQueryscaler({
       kubeConfig: cp.kubeConfig,
-      metricsApi: { host: '127.0.0.1', port: 0, selfSignedDnsNames: ['queryscaler-metrics-apiserver.default.svc'] },
+      metricsApi: { host: '127.0.0.1', port: 0 },
+      serving: { kind: 'self-signed', dnsNames: ['queryscaler-metrics-apiserver.default.svc'] },
       logger: createLogger('info', createWriteStream(logFile)),
       prometheus: { host: '127.0.0.1', port: 0 },
     });
     cleanups.push(() => queryscaler.stop());
     const metricsUrl = `http://127.0.0.1:${queryscaler.prometheusPort ?? 0}/metrics`;
     console.log(`queryscaler /metrics: ${metricsUrl}`);
-    await registerExternalMetricsApi(cp, { port: queryscaler.metricsApiPort ?? 0, caBundlePem: queryscaler.metricsApiCaPem ?? '' });
+    await registerExternalMetricsApi(cp, { port: queryscaler.metricsApiPort ?? 0, caBundlePem: queryscaler.servingCaPem ?? '' });
 
     await kubectl(cp, ['create', 'namespace', NAMESPACE]);
     await waitFor(() => cp.kubeConfig.makeApiClient(CoreV1Api).readNamespacedServiceAccount({ name: 'default', namespace: NAMESPACE }), { what: 'the default ServiceAccount' });

@@ -3,6 +3,8 @@
 
 export const HIT_P99_TARGET_MS = 1;
 export const MISS_OVER_RAW_TARGET = 1.5;
+/** Issue 17: a cache hit's p50 at most this many times the bare node:https answer's, in the same run. */
+export const HIT_OVER_FLOOR_TARGET = 1.5;
 
 export interface Verdict {
   met: boolean;
@@ -23,5 +25,15 @@ export function missVerdict(percentileName: string, missMs: number, rawMs: numbe
   return {
     met,
     text: `miss ${percentileName} ${missMs.toFixed(3)} ms = ${ratio.toFixed(2)}x raw ${rawMs.toFixed(3)} ms ${met ? '<=' : '>'} ${MISS_OVER_RAW_TARGET}x: ${met ? 'met' : 'NOT met'}`,
+  };
+}
+
+/** A cache hit costs at most 1.5x the bare node:https answer at p50: our code adds at most half the runtime's floor. */
+export function hitOverFloorVerdict(hitP50Ms: number, floorP50Ms: number): Verdict {
+  const ratio = hitP50Ms / floorP50Ms;
+  const met = ratio <= HIT_OVER_FLOOR_TARGET;
+  return {
+    met,
+    text: `hit p50 ${hitP50Ms.toFixed(3)} ms = ${ratio.toFixed(2)}x bare node:https ${floorP50Ms.toFixed(3)} ms ${met ? '<=' : '>'} ${HIT_OVER_FLOOR_TARGET}x: ${met ? 'met' : 'NOT met'}`,
   };
 }

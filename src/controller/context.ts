@@ -9,11 +9,14 @@ import type { QueryscalerMetrics } from '../observability/prometheus-metrics.js'
 import type { Reference } from './credentials.js';
 import type { EventRecorder } from './events.js';
 import type { HorizontalPodAutoscaler } from './desired-hpa.js';
-import type { Informer, KubeObject } from './informers.js';
+import type { KubeObject } from './informers.js';
 import type { KubeApi } from './kube-api.js';
 import type { PollScheduler } from './poll-scheduler.js';
+import type { ReferencedObjects } from './referenced-objects/referenced-objects.js';
 import type { ResolvedTarget, ScaleTargets } from './scale-target.js';
 import type { ScalerSets } from './scaler-set.js';
+import type { TargetWatches } from './target-watches.js';
+import type { WatchedCollection } from './watch-scope.js';
 import {
   desiredStatus,
   FAILURE_COUNT_WRITE_INTERVAL_MS,
@@ -24,29 +27,19 @@ import {
   type ConditionValue,
 } from './status.js';
 
-export interface SecretObject extends KubeObject {
-  data?: Record<string, string>;
-  stringData?: Record<string, string>;
-}
-
 export interface WorkloadMetadata extends KubeObject {
   metadata: KubeObject['metadata'] & { uid?: string };
 }
 
-export interface ConfigMapObject extends KubeObject {
-  data?: Record<string, string>;
-}
-
+/** Lists and watches, in the controller's scope (watch-scope.ts). Secrets and ConfigMaps are not here: see referencedObjects. */
 export interface Caches {
-  scaledObjects: Informer<ScaledObject & KubeObject>;
-  triggerAuthentications: Informer<TriggerAuthentication & KubeObject>;
-  clusterTriggerAuthentications: Informer<TriggerAuthentication & KubeObject>;
-  secrets: Informer<SecretObject>;
+  scaledObjects: WatchedCollection<ScaledObject & KubeObject>;
+  triggerAuthentications: WatchedCollection<TriggerAuthentication & KubeObject>;
+  clusterTriggerAuthentications: WatchedCollection<TriggerAuthentication & KubeObject>;
   /** Metadata only: their coming and going (and re-creation under a new uid) re-checks the ScaledObjects on them. */
-  statefulSets: Informer<WorkloadMetadata>;
-  deployments: Informer<WorkloadMetadata>;
-  configMaps: Informer<ConfigMapObject>;
-  hpas: Informer<HorizontalPodAutoscaler & KubeObject>;
+  statefulSets: WatchedCollection<WorkloadMetadata>;
+  deployments: WatchedCollection<WorkloadMetadata>;
+  hpas: WatchedCollection<HorizontalPodAutoscaler & KubeObject>;
 }
 
 export interface ObjectState {
@@ -70,9 +63,13 @@ export interface ObjectState {
 export interface ControllerContext {
   api: KubeApi;
   caches: Caches;
+  /** The Secrets and ConfigMaps credentials name: all of them watched, or only those named fetched by name. */
+  referencedObjects: ReferencedObjects;
   targets: ScaleTargets;
   events: EventRecorder;
   scalerSets: ScalerSets;
+  /** Watches of the resources targets of other kinds than StatefulSet and Deployment are made of. */
+  targetWatches: TargetWatches;
   metricCache: MetricCache;
   polls: PollScheduler;
   logger: Logger;

@@ -6,17 +6,23 @@ import type { Logger } from 'pino';
 import { FINALIZER, SCALED_OBJECT_LABEL, type ScaledObject, type ScaleTargetRef, type TriggerAuthentication } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
 import { QueryscalerMetrics, type RegisteredResources } from '../observability/prometheus-metrics.js';
-import { splitKey, type ConfigMapObject, type ControllerContext, type SecretObject, type WorkloadMetadata } from './context.js';
+import { splitKey, type Caches, type ControllerContext, type WorkloadMetadata } from './context.js';
 import type { Reference } from './credentials.js';
 import { MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { EventRecorder } from './events.js';
 import { Informer, type InformerHandlers, type KubeObject } from './informers.js';
 import { KubeApi } from './kube-api.js';
 import { PollScheduler } from './poll-scheduler.js';
-import { createReconcile } from './reconcile.js';
+import { NamedObjects } from './referenced-objects/named-objects.js';
+import type { ReferencedObjects } from './referenced-objects/referenced-objects.js';
+import { watchedObjects } from './referenced-objects/watched-objects.js';
+import { createReconcile, forget } from './reconcile.js';
+import { OWNS_EVERYTHING, type Ownership } from '../sharding/ownership.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalerSets } from './scaler-set.js';
 import { sameTarget, targetIdentity } from './target-claims.js';
+import { TargetWatches } from './target-watches.js';
+import { watchedCollection, type WatchedCollection } from './watch-scope.js';
 import { WorkQueue, type ReconcileFn } from './work-queue.js';
 
 export interface ControllerOptions {
@@ -35,12 +41,22 @@ export interface ControllerOptions {
   watchTimeoutSeconds?: number;
   /** How long start waits for the caches' first lists before reconciling anyway; default 30 s. */
   cacheSyncTimeoutMs?: number;
+  /** Namespaces to list and watch (watch-scope.ts); empty or absent: the whole cluster. */
+  watchNamespaces?: readonly string[];
+  /** Read only the Secrets and ConfigMaps credentials name, by name (referenced-objects/named-objects.ts). */
+  restrictSecretAccess?: boolean;
+  /** Which ScaledObjects this replica works on; default all of them (a single replica). */
+  ownership?: Ownership;
   /** Where the controller's Prometheus families live; a registry of its own when absent. */
   metrics?: QueryscalerMetrics;
 }
 
 export interface RunningController {
   metrics: QueryscalerMetrics;
+  /** Every cache has had its first list. */
+  readonly synced: boolean;
+  /** What the controller's caches hold, for the admission webhook to judge by the same view (and for forwarding). */
+  caches: Pick<Caches, 'scaledObjects' | 'hpas'>;
   stop(): Promise<void>;
 }
 
@@ -55,26 +71,36 @@ export async function startController(options: ControllerOptions): Promise<Runni
     ...(options.apiBurst !== undefined && { burst: options.apiBurst }),
   });
   const references = new Map<string, Set<Reference>>();
+  const ownership = options.ownership ?? OWNS_EVERYTHING;
   // The queue exists before the informers that feed it; its reconcile is bound once the context is.
   let reconcile: ReconcileFn = () => Promise.resolve({});
   const workQueue = new WorkQueue({
     workers: options.workers ?? 4,
-    reconcile: (key, signal) => reconcile(key, signal),
+    // Asked again at the start: a retry or delayed add may outlive the ownership that queued it.
+    reconcile: (key, signal) => (ownership.owns(key) ? reconcile(key, signal) : Promise.resolve({})),
     onError: (key, error, attempt) =>
       logger.warn({ scaledObject: key, attempt, err: error instanceof Error ? error.message : String(error) }, 'reconcile failed; retrying with backoff'),
   });
-  const enqueue = (key: string): void => workQueue.add(key);
+  const enqueue = (key: string): void => {
+    if (ownership.owns(key)) workQueue.add(key);
+  };
   const enqueueReferencing = (ref: Reference): void => {
     for (const [key, refs] of references) if (refs.has(ref)) enqueue(key);
   };
-  const informer = <T extends KubeObject>(path: string, handlers: InformerHandlers<T> & { labelSelector?: string; metadataOnly?: boolean }): Informer<T> =>
-    new Informer<T>({
+  const watchNamespaces = options.watchNamespaces ?? [];
+  /** The informer(s) of a resource, given its cluster-wide path: one per watched namespace, or one for the cluster. */
+  const informer = <T extends KubeObject>(
+    path: string,
+    handlers: InformerHandlers<T> & { labelSelector?: string; metadataOnly?: boolean },
+    namespaces: readonly string[] = watchNamespaces,
+  ): WatchedCollection<T> =>
+    watchedCollection(path, namespaces, (scopedPath) => new Informer<T>({
       api,
-      path,
+      path: scopedPath,
       logger,
       ...(options.watchTimeoutSeconds !== undefined && { watchTimeoutSeconds: options.watchTimeoutSeconds }),
       ...handlers,
-    });
+    }));
 
   const states: ControllerContext['states'] = new Map();
   const caches: ControllerContext['caches'] = {
@@ -99,24 +125,13 @@ export async function startController(options: ControllerOptions): Promise<Runni
       onChange: (ta) => enqueueReferencing(`TriggerAuthentication/${ta.metadata.namespace}/${ta.metadata.name}`),
       onDelete: (ta) => enqueueReferencing(`TriggerAuthentication/${ta.metadata.namespace}/${ta.metadata.name}`),
     }),
+    // Cluster-scoped: watched cluster-wide whatever the scope.
     clusterTriggerAuthentications: informer<TriggerAuthentication & KubeObject>('/apis/keda.sh/v1alpha1/clustertriggerauthentications', {
       onChange: (cta) => enqueueReferencing(`ClusterTriggerAuthentication/${cta.metadata.name}`),
       onDelete: (cta) => enqueueReferencing(`ClusterTriggerAuthentication/${cta.metadata.name}`),
-    }),
-    secrets: informer<SecretObject>('/api/v1/secrets', {
-      onChange: (s, previous) => {
-        if (!previous || JSON.stringify(previous.data) !== JSON.stringify(s.data)) enqueueReferencing(`Secret/${s.metadata.namespace}/${s.metadata.name}`);
-      },
-      onDelete: (s) => enqueueReferencing(`Secret/${s.metadata.namespace}/${s.metadata.name}`),
-    }),
-    configMaps: informer<ConfigMapObject>('/api/v1/configmaps', {
-      onChange: (c, previous) => {
-        if (!previous || JSON.stringify(previous.data) !== JSON.stringify(c.data)) enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`);
-      },
-      onDelete: (c) => enqueueReferencing(`ConfigMap/${c.metadata.namespace}/${c.metadata.name}`),
-    }),
-    statefulSets: workloadInformer('/apis/apps/v1/statefulsets', 'StatefulSet'),
-    deployments: workloadInformer('/apis/apps/v1/deployments', 'Deployment'),
+    }, []),
+    statefulSets: targetInformer('/apis/apps/v1/statefulsets', 'apps/v1', 'StatefulSet'),
+    deployments: targetInformer('/apis/apps/v1/deployments', 'apps/v1', 'Deployment'),
     // Every HPA, not only ours: one that queryscaler does not manage on a ScaledObject's target is a conflict.
     hpas: informer<HorizontalPodAutoscaler & KubeObject & { metadata: { generation?: number } }>('/apis/autoscaling/v2/horizontalpodautoscalers', {
       // The HPA controller rewrites status every sync; only spec, labels and owners are ours to guard.
@@ -142,11 +157,11 @@ export async function startController(options: ControllerOptions): Promise<Runni
     return owner !== undefined && states.get(`${hpa.metadata.namespace}/${owner}`)?.hpaName === hpa.metadata.name;
   }
   /**
-   * A scale target of a default kind appearing, disappearing or re-created under a new uid: its
-   * ScaledObjects are reconciled at once instead of when a remembered /scale expires (up to a minute).
+   * A scale target appearing, disappearing or re-created under a new uid: its ScaledObjects are
+   * reconciled at once instead of when a remembered /scale expires (up to a minute).
    */
-  function workloadInformer(path: string, kind: string): Informer<WorkloadMetadata> {
-    const wake = (object: WorkloadMetadata) => enqueueTargeting(object.metadata.namespace, { apiVersion: 'apps/v1', kind, name: object.metadata.name });
+  function targetInformer(path: string, apiVersion: string, kind: string): WatchedCollection<WorkloadMetadata> {
+    const wake = (object: WorkloadMetadata) => enqueueTargeting(object.metadata.namespace, { apiVersion, kind, name: object.metadata.name });
     return informer<WorkloadMetadata>(path, {
       metadataOnly: true,
       onChange: (object, previous) => {
@@ -169,6 +184,20 @@ export async function startController(options: ControllerOptions): Promise<Runni
     if (owner) enqueue(`${hpa.metadata.namespace}/${owner}`);
   }
 
+  const referencedObjects: ReferencedObjects = options.restrictSecretAccess
+    ? new NamedObjects({
+      api,
+      logger,
+      onChange: enqueueReferencing,
+      inUse: () => [...references.values()].flatMap((refs) => [...refs]),
+      ...(options.watchTimeoutSeconds !== undefined && { watchTimeoutSeconds: options.watchTimeoutSeconds }),
+    })
+    : watchedObjects(
+      // ClusterTriggerAuthentications read theirs in their own namespace, watched or not.
+      (path, handlers) => informer(path, handlers, watchNamespaces.length === 0 ? [] : [...new Set([...watchNamespaces, options.clusterTriggerAuthenticationNamespace])]),
+      enqueueReferencing,
+    );
+
   const polls = new PollScheduler({
     onLag: (key, lagMs) => {
       const { namespace, name } = splitKey(key);
@@ -179,12 +208,20 @@ export async function startController(options: ControllerOptions): Promise<Runni
   });
   const scalerSets = new ScalerSets(options.metricCache, logger, metrics.dataSource);
   metrics.countResourcesWith(() => registeredResources(caches));
+  // Targets of other kinds (a custom resource with /scale) are watched while some ScaledObject targets them.
+  const targetWatches = new TargetWatches({
+    watchOf: (r) => targetInformer(`${r.group === '' ? '/api' : `/apis/${r.group}`}/${r.version}/${r.resource}`, r.group === '' ? r.version : `${r.group}/${r.version}`, r.kind),
+    alwaysWatched: (r) => r.group === 'apps' && (r.resource === 'statefulsets' || r.resource === 'deployments'),
+    enqueue,
+  });
   const context: ControllerContext = {
     api,
     caches,
+    referencedObjects,
     targets: new ScaleTargets(api),
     events: new EventRecorder(api, logger),
     scalerSets,
+    targetWatches,
     metricCache: options.metricCache,
     polls,
     logger,
@@ -196,8 +233,24 @@ export async function startController(options: ControllerOptions): Promise<Runni
     now: () => new Date(),
   };
   reconcile = createReconcile(context);
+  ownership.listen({
+    gained: (owned) => {
+      for (const so of caches.scaledObjects.list()) {
+        const key = `${so.metadata.namespace}/${so.metadata.name}`;
+        if (owned(key)) enqueue(key);
+      }
+    },
+    // Another replica takes these over: stop their work and drop what this process learned of them,
+    // but leave their HPAs, finalizers and status alone (they are the new owner's to keep).
+    lost: async (lost) => {
+      const keys = caches.scaledObjects.list().map((so) => `${so.metadata.namespace}/${so.metadata.name}`);
+      await Promise.all(keys.filter(lost).map((key) => workQueue.cancel(key)));
+      // Deleted ScaledObjects may still have state here; only keys worked on have any to drop.
+      await Promise.all([...states.keys()].filter(lost).map((key) => forget(context, key)));
+    },
+  });
 
-  const allInformers = Object.values(caches) as Array<Informer<KubeObject>>;
+  const allInformers = [...(Object.values(caches) as Array<WatchedCollection<KubeObject>>), referencedObjects];
   const synced = Promise.all(allInformers.map((i) => i.start()));
   let syncTimer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
@@ -213,15 +266,22 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const resync = setInterval(() => {
     for (const so of caches.scaledObjects.list()) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
   }, options.resyncIntervalMs ?? 5 * 60_000);
-  logger.info({ workers: options.workers ?? 4 }, 'controller started');
+  logger.info(
+    { workers: options.workers ?? 4, watchNamespaces: watchNamespaces.length === 0 ? 'all' : watchNamespaces, restrictSecretAccess: options.restrictSecretAccess === true },
+    'controller started',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
     metrics,
+    get synced() {
+      return allInformers.every((i) => i.synced);
+    },
+    caches,
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(resync);
-        await Promise.all(allInformers.map((i) => i.stop()));
+        await Promise.all([...allInformers.map((i) => i.stop()), targetWatches.stopAll()]);
         await workQueue.stop();
         await polls.stop();
         await scalerSets.closeAll();

@@ -66,8 +66,10 @@ export interface HorizontalPodAutoscaler {
 
 export const MANAGED_BY = 'queryscaler';
 
+export const HPA_NAME_PREFIX = 'keda-hpa-';
+
 export function hpaName(so: ScaledObject): string {
-  return so.spec.advanced?.horizontalPodAutoscalerConfig?.name ?? `keda-hpa-${so.metadata.name}`;
+  return so.spec.advanced?.horizontalPodAutoscalerConfig?.name ?? `${HPA_NAME_PREFIX}${so.metadata.name}`;
 }
 
 export function hpaLabels(so: ScaledObject): Record<string, string> {

@@ -15,24 +15,18 @@ import {
   type ControllerContext,
   type ObjectState,
 } from './context.js';
-import { CredentialError, decodedSecretData, References, resolveTriggerCredentials, type Lookup } from './credentials.js';
-import { desiredHpa, hpaName, hpaNeedsUpdate, MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
+import { CredentialError, References, resolveTriggerCredentials, type Lookup } from './credentials.js';
+import { desiredHpa, hpaName, hpaNeedsUpdate, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { ensureFinalizer, finalize } from './finalizer.js';
 import { guardRailWarnings } from './guard-rails.js';
 import { isConflict, isForbidden, isNotFound, type KubeApiError } from './kube-api.js';
+import { hpaNameProblem } from './object-names.js';
 import { pauseState } from './pause.js';
 import { pollOnce } from './poll.js';
+import type { ObjectData } from './referenced-objects/referenced-objects.js';
 import { ScaleTargetError, type ResolvedTarget, type TargetObject } from './scale-target.js';
-import { parseTriggers, pollingIntervalMs, type ParsedTrigger, type ResolvedTriggerCredentials } from './scaler-set.js';
-import {
-  adoptedHpaName,
-  foreignHpa,
-  foreignHpaMessage,
-  ownerConflictMessage,
-  sameTarget,
-  targetIdentity,
-  targetOwner,
-} from './target-claims.js';
+import { parseTriggers, pollingIntervalMs, scalerConfigMessage, type ParsedTrigger, type ResolvedTriggerCredentials } from './scaler-set.js';
+import { adoptedHpaName, targetConflict } from './target-claims.js';
 import type { ReconcileResult } from './work-queue.js';
 import { scalingSettings } from '../api/defaults.js';
 
@@ -90,20 +84,25 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
   if (!validated.ok) throw new NotReady('ScaledObjectCheckFailed', formatProblems(validated.problems));
   const pause = pauseState(so.metadata.annotations);
   if (pause.kind === 'invalid') throw new NotReady('ScaledObjectCheckFailed', pause.message);
+  const nameProblem = hpaNameProblem(so);
+  if (nameProblem !== undefined) throw new NotReady('ScaledObjectCheckFailed', nameProblem);
   // Before anything about the target is read or remembered: a ScaledObject that may not scale it
   // must not record an original replica count that its deletion would then "restore".
   await refuseSharedTarget(context, so, signal);
 
   const target = await withTargetErrors(() => context.targets.resolve(so.spec.scaleTargetRef, namespace, signal));
+  // Before /scale is read: a target that does not exist yet is then seen the moment it is created.
+  await context.targetWatches.watch(key, target);
   const scale = await withTargetErrors(() => context.targets.getScale(target, signal));
   const object = await withTargetErrors(() => context.targets.describe(target, signal));
   state.target = target;
   // Remembered once: what the target had before we first touched it, for restoreToOriginalReplicaCount.
   state.currentReplicas ??= scale.replicas;
 
-  const parsed = parsedTriggers(so, resolveCredentials(context, key, so, target, object));
+  const credentials = await context.referencedObjects.read((objects) => resolveCredentials(context, key, so, target, object, objects), signal);
+  const parsed = parsedTriggers(so, credentials);
 
-  const warnings = guardRailWarnings({
+  const warnings: Array<{ reason: string; message: string }> = guardRailWarnings({
     namespace,
     targetKind: target.kind,
     targetName: target.name,
@@ -117,6 +116,7 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
     // As each trigger type parsed it: host parameter, connection string or *FromEnv alike.
     triggerHosts: parsed.map((p) => p.type.dataSourceHost?.(p.config)).filter((host): host is string => host !== undefined),
   });
+  if (pause.kind === 'paused' && pause.warning !== undefined) warnings.push({ reason: 'PausedAnnotationNotBoolean', message: pause.warning });
   for (const warning of warnings) await context.events.record(involved(so), 'Warning', warning.reason, warning.message);
   if (context.metrics.setGuardRailWarnings(namespace, so.metadata.name, warnings.map((w) => w.reason))) {
     for (const warning of warnings) context.logger.warn({ scaledObject: key, reason: warning.reason, warning: warning.message }, 'guard rail');
@@ -160,9 +160,7 @@ function parsedTriggers(so: ScaledObject, credentials: ResolvedTriggerCredential
     return parseTriggers(so, credentials);
   } catch (error) {
     if (!(error instanceof ScalerConfigError)) throw error;
-    // Scalers write messages that already start with the field; others get it in front.
-    const message = error.message.startsWith(error.field) ? error.message : `${error.field}: ${error.message}`;
-    throw new NotReady('ScaledObjectCheckFailed', message);
+    throw new NotReady('ScaledObjectCheckFailed', scalerConfigMessage(error));
   }
 }
 
@@ -192,6 +190,7 @@ function resolveCredentials(
   so: ScaledObject,
   target: ResolvedTarget,
   object: TargetObject,
+  objects: ObjectData,
 ): ResolvedTriggerCredentials[] {
   const references = new References();
   try {
@@ -199,7 +198,7 @@ function resolveCredentials(
       so,
       target: { kind: target.kind, namespace: so.metadata.namespace ?? '', name: target.name },
       containers: object.containers,
-      lookup: cacheLookup(context),
+      lookup: cacheLookup(context, objects),
       clusterNamespace: context.clusterTriggerAuthenticationNamespace,
       references,
     });
@@ -213,17 +212,11 @@ function resolveCredentials(
   }
 }
 
-export function cacheLookup(context: ControllerContext): Lookup {
+export function cacheLookup(context: ControllerContext, objects: ObjectData): Lookup {
   const { caches } = context;
   return {
-    secret: (namespace, name) => {
-      const secret = caches.secrets.get(namespace, name);
-      return secret ? decodedSecretData(secret.data) : undefined;
-    },
-    configMap: (namespace, name) => {
-      const configMap = caches.configMaps.get(namespace, name);
-      return configMap ? (configMap.data ?? {}) : undefined;
-    },
+    secret: objects.secret,
+    configMap: objects.configMap,
     triggerAuthentication: (namespace, name) => caches.triggerAuthentications.get(namespace, name),
     clusterTriggerAuthentication: (name) => caches.clusterTriggerAuthentications.get('', name),
     triggerAuthenticationNamespaces: (name) =>
@@ -237,27 +230,7 @@ export function cacheLookup(context: ControllerContext): Lookup {
 
 /** Refuses a ScaledObject whose target another ScaledObject owns or a foreign HPA scales; its own HPAs go. */
 async function refuseSharedTarget(context: ControllerContext, so: ScaledObject, signal: AbortSignal): Promise<void> {
-  const namespace = so.metadata.namespace ?? '';
-  const identity = targetIdentity(so.spec.scaleTargetRef);
-  const owner = targetOwner(
-    context.caches.scaledObjects
-      .list()
-      .filter((other) => other.metadata.namespace === namespace && other.spec?.scaleTargetRef?.name !== undefined &&
-        sameTarget(targetIdentity(other.spec.scaleTargetRef), identity))
-      .map((other) => ({ name: other.metadata.name, ...(other.metadata.creationTimestamp !== undefined && { creationTimestamp: other.metadata.creationTimestamp }) })),
-  );
-  let conflict: string | undefined;
-  if (owner !== undefined && owner.name !== so.metadata.name) {
-    conflict = ownerConflictMessage(identity, namespace, owner);
-  } else {
-    const hpas = context.caches.hpas
-      .list()
-      .filter((hpa) => hpa.metadata.namespace === namespace && hpa.spec?.scaleTargetRef?.name !== undefined)
-      .map((hpa) => ({ name: hpa.metadata.name, managedByQueryscaler: hpa.metadata.labels?.['app.kubernetes.io/managed-by'] === MANAGED_BY,
-        target: targetIdentity(hpa.spec.scaleTargetRef) }));
-    const foreign = foreignHpa(hpas, identity, adoptedHpaName(so.metadata.annotations, so.spec.advanced?.horizontalPodAutoscalerConfig?.name));
-    if (foreign !== undefined) conflict = foreignHpaMessage(identity, namespace, foreign);
-  }
+  const conflict = targetConflict(so, context.caches.scaledObjects.list(), context.caches.hpas.list());
   if (conflict === undefined) return;
   await deleteOwnedHpas(context, so, undefined, signal);
   throw new NotReady('ScaleTargetConflict', conflict);
@@ -342,12 +315,14 @@ async function notReady(context: ControllerContext, key: string, so: ScaledObjec
   await writeStatus(context, key, signal);
 }
 
-async function forget(context: ControllerContext, key: string): Promise<void> {
+/** Drops everything this process knows and runs for `key`; the objects in the cluster stay as they are. */
+export async function forget(context: ControllerContext, key: string): Promise<void> {
   const { namespace, name } = splitKey(key);
   await context.polls.unschedule(key);
   await context.scalerSets.remove(namespace, name);
   const target = context.states.get(key)?.target;
   if (target) context.targets.forget(target);
+  await context.targetWatches.release(key);
   context.states.delete(key);
   context.references.delete(key);
   context.events.forget(namespace, name);

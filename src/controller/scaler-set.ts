@@ -17,6 +17,8 @@ import {
   type TriggerInput,
 } from '../scalers/scaler.js';
 import { scalingSettings } from '../api/defaults.js';
+import { readsContainerEnv } from './credentials.js';
+import { metricNameProblem } from './object-names.js';
 
 export interface ParsedTrigger {
   index: number;
@@ -40,32 +42,65 @@ export function pollingIntervalMs(so: ScaledObject): number {
 /** Validates every trigger through its type's parse; throws ScalerConfigError naming the field. */
 export function parseTriggers(so: ScaledObject, credentials: readonly ResolvedTriggerCredentials[]): ParsedTrigger[] {
   return so.spec.triggers.map((trigger, index) => {
-    const type = findScalerType(trigger.type);
-    if (!type) {
-      throw new ScalerConfigError(
-        `triggers[${index}].type`,
-        `unknown trigger type "${trigger.type}"; this autoscaler knows: ${knownScalerTypes().join(', ')}.`,
-      );
-    }
-    const input: TriggerInput = {
-      namespace: so.metadata.namespace ?? 'default',
-      scaledObjectName: so.metadata.name,
-      triggerIndex: index,
-      metadata: trigger.metadata ?? {},
-      authParams: credentials[index]?.authParams ?? {},
-      resolvedEnv: credentials[index]?.resolvedEnv ?? {},
-      metricType: trigger.metricType ?? 'AverageValue',
-      pollingIntervalMs: pollingIntervalMs(so),
-    };
-    return {
-      index,
-      scalerName: trigger.name ?? type.kedaScalerName,
-      type: type as ScalerType<unknown>,
-      config: type.parse(input),
-      input,
-      useCachedMetrics: trigger.useCachedMetrics ?? false,
-    };
+    const type = scalerTypeOf(trigger.type, index);
+    const input = triggerInput(so, index, credentials[index] ?? NO_CREDENTIALS);
+    const config = type.parse(input);
+    refuseLongMetricNames(type, config, index);
+    return { index, scalerName: trigger.name ?? type.kedaScalerName, type, config, input, useCachedMetrics: trigger.useCachedMetrics ?? false };
   });
+}
+
+/**
+ * parseTriggers for the admission webhook, which reads no credentials: a trigger that takes none (no
+ * authenticationRef, no `*FromEnv`) gets the very parse reconcile gives it; one that does is checked
+ * only for what its credentials cannot change (ScalerType.checkWithoutCredentials), the rest at reconcile.
+ */
+export function checkTriggersWithoutCredentials(so: ScaledObject): void {
+  so.spec.triggers.forEach((trigger, index) => {
+    const type = scalerTypeOf(trigger.type, index);
+    const input = triggerInput(so, index, NO_CREDENTIALS);
+    if (trigger.authenticationRef !== undefined || readsContainerEnv(trigger)) type.checkWithoutCredentials?.(input);
+    else refuseLongMetricNames(type, type.parse(input), index);
+  });
+}
+
+/** A ScalerConfigError as the user reads it: scalers write messages that already start with the field; others get it in front. */
+export function scalerConfigMessage(error: ScalerConfigError): string {
+  return error.message.startsWith(error.field) ? error.message : `${error.field}: ${error.message}`;
+}
+
+const NO_CREDENTIALS: ResolvedTriggerCredentials = { authParams: {}, resolvedEnv: {} };
+
+function scalerTypeOf(name: string, index: number): ScalerType<unknown> {
+  const type = findScalerType(name);
+  if (!type) {
+    throw new ScalerConfigError(
+      `triggers[${index}].type`,
+      `unknown trigger type "${name}"; this autoscaler knows: ${knownScalerTypes().join(', ')}.`,
+    );
+  }
+  return type;
+}
+
+function triggerInput(so: ScaledObject, index: number, credentials: ResolvedTriggerCredentials): TriggerInput {
+  const trigger = so.spec.triggers[index]!;
+  return {
+    namespace: so.metadata.namespace ?? 'default',
+    scaledObjectName: so.metadata.name,
+    triggerIndex: index,
+    metadata: trigger.metadata ?? {},
+    authParams: credentials.authParams,
+    resolvedEnv: credentials.resolvedEnv,
+    metricType: trigger.metricType ?? 'AverageValue',
+    pollingIntervalMs: pollingIntervalMs(so),
+  };
+}
+
+function refuseLongMetricNames(type: ScalerType<unknown>, config: unknown, index: number): void {
+  for (const spec of type.metricSpecs(config)) {
+    const problem = metricNameProblem(index, spec.metricName);
+    if (problem !== undefined) throw new ScalerConfigError(`triggers[${index}]`, problem);
+  }
 }
 
 interface Held {

@@ -55,6 +55,10 @@ export class WorkQueue {
   private readonly delayed = new Map<string, DelayedAdd>();
   private readonly failures = new Map<string, number>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** The reconcile in flight per key, for cancel(). */
+  private readonly running = new Map<string, Promise<void>>();
+  /** Keys whose running reconcile cancel() aborted: its end is neither a failure nor a reason to retry. */
+  private readonly cancelled = new Set<string>();
   private state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(options: WorkQueueOptions) {
@@ -103,6 +107,24 @@ export class WorkQueue {
     this.delayed.set(key, { dueAt, timer });
   }
 
+  /**
+   * Drops every pending add of the key and aborts its reconcile if one runs; settles once that
+   * reconcile has (another replica is about to take the key over, so nothing may follow).
+   */
+  async cancel(key: string): Promise<void> {
+    this.queued.delete(key);
+    this.dirty.delete(key);
+    this.failures.delete(key);
+    const pending = this.delayed.get(key);
+    if (pending !== undefined) clearTimeout(pending.timer);
+    this.delayed.delete(key);
+    const running = this.processing.get(key);
+    if (running === undefined) return;
+    this.cancelled.add(key);
+    running.abort(new Error(`reconcile of ${key} cancelled`));
+    await this.running.get(key);
+  }
+
   /** Resets the key's backoff, so its next failure retries after the base delay again. */
   forget(key: string): void {
     this.failures.delete(key);
@@ -143,9 +165,11 @@ export class WorkQueue {
     this.processing.set(key, controller);
     const run = this.reconcileOnce(key, controller.signal).finally(() => {
       this.inFlight.delete(run);
+      if (this.running.get(key) === run) this.running.delete(key);
       this.pump();
     });
     this.inFlight.add(run);
+    this.running.set(key, run);
   }
 
   private async reconcileOnce(key: string, signal: AbortSignal): Promise<void> {
@@ -159,8 +183,8 @@ export class WorkQueue {
       error = caught;
     }
     this.processing.delete(key);
-    // A reconcile that ends because stop() aborted it is neither a failure nor a reason to retry.
-    if (this.state === 'stopped') return;
+    // A reconcile that ends because stop() or cancel() aborted it is neither a failure nor a reason to retry.
+    if (this.cancelled.delete(key) || this.state === 'stopped') return;
 
     if (failed) {
       const attempt = (this.failures.get(key) ?? 0) + 1;

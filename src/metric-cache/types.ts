@@ -16,7 +16,10 @@ export interface RegisteredTrigger {
 export interface RegisteredScaledObject {
   namespace: string;
   name: string;
-  /** spec.pollingInterval in ms: a cached value younger than this is served without a query. */
+  /**
+   * spec.pollingInterval in ms: a poll takes a value read for an HPA request since the last poll
+   * when it is younger than this, instead of reading again.
+   */
   pollingIntervalMs: number;
   fallback?: Fallback;
   triggers: RegisteredTrigger[];
@@ -31,6 +34,7 @@ export interface TriggerReading {
   error?: { reason: ScalerFailureReason; message: string };
   /** Consecutive failures, reset by the first success. */
   consecutiveFailures: number;
+  /** When the data source was read (the read's start, or the shared read's it was given). */
   readAt: Date;
   /** What the trigger's database account may do, when the scaler could tell. */
   accountAudit?: AccountAudit;
@@ -44,8 +48,39 @@ export interface PollOutcome {
   fallbackActive: boolean;
 }
 
+/**
+ * Why an answer holds a value read longer than the freshness bound before the request arrived:
+ * the fresh read did not land within the latency budget; the last read took longer than the budget,
+ * so none was waited for; or the trigger asks for the last poll's value (KEDA's useCachedMetrics).
+ */
+export type StaleReason = 'over-budget' | 'slow-read' | 'use-cached-metrics';
+
+export interface Staleness {
+  reason: StaleReason;
+  /** From the reading's readAt to the answer. */
+  ageMs: number;
+}
+
 export type ServedMetric =
-  | { kind: 'value'; value: number; timestamp: Date; fallback: boolean }
+  | { kind: 'value'; value: number; timestamp: Date; fallback: boolean; stale?: Staleness }
   | { kind: 'unknown-scaledobject' }
   | { kind: 'unknown-metric' }
-  | { kind: 'error'; reason: ScalerFailureReason; message: string };
+  | { kind: 'error'; reason: ScalerFailureReason; message: string }
+  /** No replica can answer for the object now (sharding: its owner is gone and not yet replaced). */
+  | { kind: 'unavailable'; message: string };
+
+/** One metric of one ScaledObject, as the HPA asks for it. */
+export interface MetricRequest {
+  namespace: string;
+  scaledObject: string;
+  metricName: string;
+}
+
+/** What serving one metric yields: the answer, and the names the object serves (for a "no such metric" message). */
+export interface ServedAnswer {
+  served: ServedMetric;
+  metricNames: string[];
+}
+
+/** Where the metrics API gets a metric: this process's cache, or (sharding) whichever replica owns the object. */
+export type MetricSource = (request: MetricRequest, signal: AbortSignal) => Promise<ServedAnswer>;

@@ -2,7 +2,7 @@
 // the HTTP answer for what the metric cache served.
 
 import { SCALED_OBJECT_LABEL } from '../api/types.js';
-import type { ServedMetric } from '../metric-cache/types.js';
+import type { MetricRequest, ServedMetric } from '../metric-cache/types.js';
 import { toQuantity } from '../quantity.js';
 import { EXTERNAL_METRICS_GROUP_VERSION } from './discovery.js';
 import { failureStatus, type Status } from './status-errors.js';
@@ -20,12 +20,6 @@ export interface ExternalMetricValueList {
   apiVersion: typeof EXTERNAL_METRICS_GROUP_VERSION;
   metadata: Record<string, never>;
   items: ExternalMetricValue[];
-}
-
-export interface MetricRequest {
-  namespace: string;
-  scaledObject: string;
-  metricName: string;
 }
 
 const SELECTOR_HINT = `add ?labelSelector=${SCALED_OBJECT_LABEL}=<ScaledObject name> (the HPA's External metric selector sets it)`;
@@ -120,5 +114,7 @@ export function externalMetricAnswer(served: ServedMetric, request: MetricReques
       };
     case 'error':
       return { code: 500, body: failureStatus('InternalError', `unable to get external metric ${request.metricName} of ScaledObject ${object}: ${served.reason}: ${served.message}`) };
+    case 'unavailable':
+      return { code: 503, body: failureStatus('ServiceUnavailable', `unable to get external metric ${request.metricName} of ScaledObject ${object}: ${served.message}`) };
   }
 }

@@ -4,7 +4,7 @@
 // The metric target is 1 per pod, so the HPA asks for exactly desiredReplicas pods.
 
 import { parse as parseCronFields, validateDetailed } from 'node-cron';
-import { ScalerConfigError, ScalerError, type Scaler, type ScalerType, type TriggerInput } from './scaler.js';
+import { ScalerConfigError, ScalerError, type MetricSpec, type Scaler, type ScalerType, type TriggerInput } from './scaler.js';
 import { metricNameWithIndex } from './metric-name.js';
 
 export interface CronConfig {
@@ -23,8 +23,17 @@ export const cronScalerType: ScalerType<CronConfig> = {
   type: 'cron',
   kedaScalerName: 'cronScaler',
   parse: parseCronConfig,
+  metricSpecs: cronMetricSpecs,
+  // A cron trigger reads no credentials: the whole parse holds at admission too.
+  checkWithoutCredentials: (input) => void parseCronConfig(input),
   create: (config) => createCronScaler(config),
 };
+
+// Target 1 (per pod for AverageValue): a metric of desiredReplicas then asks the HPA for exactly
+// desiredReplicas pods, as KEDA's cron scaler does.
+export function cronMetricSpecs(config: CronConfig): MetricSpec[] {
+  return [{ metricName: config.metricName, targetType: config.targetType, targetValue: 1 }];
+}
 
 export function parseCronConfig(input: TriggerInput): CronConfig {
   const field = (name: string): string => `triggers[${input.triggerIndex}].metadata.${name}`;
@@ -67,9 +76,7 @@ export function parseCronConfig(input: TriggerInput): CronConfig {
 /** Builds the scaler; `now` is injectable so tests can stand anywhere in the week. */
 export function createCronScaler(config: CronConfig, now: () => Date = () => new Date()): Scaler {
   return {
-    // Target 1 (per pod for AverageValue): a metric of desiredReplicas then asks the HPA for exactly
-    // desiredReplicas pods, as KEDA's cron scaler does.
-    metricSpecs: [{ metricName: config.metricName, targetType: config.targetType, targetValue: 1 }],
+    metricSpecs: cronMetricSpecs(config),
     metricsAndActivity: (signal) => {
       if (signal.aborted) return Promise.reject(new ScalerError('Aborted', `cron ${config.metricName}: read aborted`));
       const { inside } = cronWindowState(config.start, config.end, config.timezone, now());

@@ -19,8 +19,9 @@ export interface TriggerInput {
   /** trigger.metricType, defaulted to AverageValue. */
   metricType: MetricTargetType;
   /**
-   * spec.pollingInterval in ms. A scaler may answer with a value read for another ScaledObject when
-   * it is younger than this (the same query on the same database). Absent: read afresh every time.
+   * spec.pollingInterval in ms. A scaler may answer a poll with a value read for another
+   * ScaledObject when it is younger than this (the same query on the same database). Absent: read
+   * afresh every time.
    */
   pollingIntervalMs?: number;
 }
@@ -44,6 +45,11 @@ export interface MetricsAndActivity {
   active: boolean;
   /** What the account the trigger reads with may do, once the scaler could look. */
   accountAudit?: AccountAudit;
+  /**
+   * When the data source was read, if not at the call: a value shared from another ScaledObject's
+   * identical read keeps the time of that read. Absent: the time of the call.
+   */
+  readAt?: Date;
 }
 
 export interface AccountAudit {
@@ -55,8 +61,12 @@ export interface AccountAudit {
 
 export interface Scaler {
   readonly metricSpecs: readonly MetricSpec[];
-  /** Reads the current value(s); rejects with a ScalerError. Must honour the signal. */
-  metricsAndActivity(signal: AbortSignal): Promise<MetricsAndActivity>;
+  /**
+   * Reads the current value(s); rejects with a ScalerError. Must honour the signal. `maxAgeMs`
+   * narrows, for this read, how old a value shared from an identical read may be (a read for an
+   * HPA request wants one from the last moments); absent, a scaler that shares uses its own bound.
+   */
+  metricsAndActivity(signal: AbortSignal, maxAgeMs?: number): Promise<MetricsAndActivity>;
   /** Releases what the scaler holds (a pool reference); safe to call twice. */
   close(): Promise<void>;
 }
@@ -82,6 +92,19 @@ export interface ScalerType<Config> {
   readonly kedaScalerName: string;
   /** Pure: validates metadata and auth into a typed config, or throws ScalerConfigError. No I/O. */
   parse(input: TriggerInput): Config;
+  /**
+   * Pure: the External metric specs a scaler built from this config reports, so that what they
+   * become (names in the HPA and the status) can be checked before anything is built.
+   */
+  metricSpecs(config: Config): MetricSpec[];
+  /**
+   * Pure, for the admission webhook, where a trigger's credentials are not read: kubectl apply may
+   * send the TriggerAuthentication, its Secrets and the target after the ScaledObject, so authParams
+   * and resolvedEnv are empty here though they may not be at reconcile. Throws the ScalerConfigError
+   * that parse would throw for what no TriggerAuthentication parameter or env var can change, and
+   * nothing else. A type without it is checked at reconcile only when its trigger has credentials.
+   */
+  checkWithoutCredentials?(input: TriggerInput): void;
   /** Builds the scaler. Must not need the data source to be reachable (lazy connect). */
   create(config: Config, input: TriggerInput, observer?: DataSourceObserver): Scaler;
   /**

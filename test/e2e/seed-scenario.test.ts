@@ -20,6 +20,7 @@ import {
 } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
+import { ReplicaTrace } from '../support/replica-trace.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../../crds/', import.meta.url));
@@ -29,42 +30,6 @@ const METRIC = 's0-mysql-testdb';
 const METRICS_SERVICE = { serviceName: 'queryscaler-metrics-apiserver', serviceNamespace: 'default' };
 // The test's own copy of keda.yaml waits 10 s instead of 300 s before scaling down.
 const SCALE_DOWN_WINDOW_SECONDS = 10;
-
-/** Records every distinct spec.replicas of the StatefulSet, so a test can assert the path taken. */
-class ReplicaTrace {
-  readonly seen: number[] = [];
-  constructor(
-    private readonly apps: AppsV1Api,
-    private readonly namespace: string,
-  ) {}
-
-  async current(): Promise<number> {
-    const sts = await this.apps.readNamespacedStatefulSet({ name: 'mycluster', namespace: this.namespace });
-    const replicas = sts.spec?.replicas ?? 0;
-    if (this.seen.at(-1) !== replicas) this.seen.push(replicas);
-    return replicas;
-  }
-
-  /** Waits for `replicas` and returns the path since `from` (inclusive of the value seen then). */
-  async waitFor(replicas: number, timeoutMs: number): Promise<number[]> {
-    const start = Math.max(this.seen.length - 1, 0);
-    await waitFor(async () => (await this.current()) === replicas, {
-      what: () => `StatefulSet mycluster at ${replicas} replicas (path so far: ${this.seen.join(' -> ')})`,
-      timeoutMs,
-      intervalMs: 250,
-    });
-    return this.seen.slice(start);
-  }
-
-  /** Asserts the count stays at `replicas` for `ms` (e.g. two HPA syncs plus a policy period). */
-  async holds(replicas: number, ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      expect(await this.current(), `replicas changed while expected to hold at ${replicas}; path ${this.seen.join(' -> ')}`).to.equal(replicas);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
-}
 
 describe('seed scenario end to end @integration', function () {
   this.timeout(240_000);
@@ -79,10 +44,11 @@ describe('seed scenario end to end @integration', function () {
     await createSeedTable(db);
     queryscaler = await startQueryscaler({
       kubeConfig: cp.kubeConfig,
-      metricsApi: { host: '127.0.0.1', port: 0, selfSignedDnsNames: [`${METRICS_SERVICE.serviceName}.${METRICS_SERVICE.serviceNamespace}.svc`] },
+      metricsApi: { host: '127.0.0.1', port: 0 },
+      serving: { kind: 'self-signed', dnsNames: [`${METRICS_SERVICE.serviceName}.${METRICS_SERVICE.serviceNamespace}.svc`] },
       logLevel: process.env.QUERYSCALER_TEST_LOG ?? 'silent',
     });
-    await registerExternalMetricsApi(cp, { port: queryscaler.metricsApiPort ?? 0, caBundlePem: queryscaler.metricsApiCaPem ?? '', ...METRICS_SERVICE });
+    await registerExternalMetricsApi(cp, { port: queryscaler.metricsApiPort ?? 0, caBundlePem: queryscaler.servingCaPem ?? '', ...METRICS_SERVICE });
   });
 
   after(async () => {

@@ -68,12 +68,12 @@ describe('controller @integration', function () {
   }
 
   /** A copy of the seed ScaledObject under another name, on a StatefulSet `<name>-target` of its own, changed by `change`. */
-  function variant(name: string, change: (so: ScaledObject) => void): string {
+  function variant(name: string, change: (so: ScaledObject) => void, target = `${name}-target`): string {
     const so = structuredClone(seedScaledObject());
     so.metadata = { name };
-    so.spec.scaleTargetRef.name = `${name}-target`;
+    so.spec.scaleTargetRef.name = target;
     change(so);
-    return toYaml([statefulSetCopy(`${name}-target`), so as never]);
+    return toYaml([statefulSetCopy(target), so as never]);
   }
 
   async function waitForReady(name: string, status: 'True' | 'False', what = `ScaledObject ${name} Ready=${status}`): Promise<Condition> {
@@ -161,7 +161,7 @@ describe('controller @integration', function () {
   });
 
   describe('each bad input gets its own condition and Event, and the healthy ScaledObject keeps its HPA', () => {
-    const cases: Array<{ name: string; setup?: () => Promise<void>; change: (so: ScaledObject) => void; reason: string; message: () => string }> = [
+    const cases: Array<{ name: string; target?: string; setup?: () => Promise<void>; change: (so: ScaledObject) => void; reason: string; message: () => string }> = [
       {
         name: 'no-query',
         change: (so) => (so.spec.triggers[0]!.metadata = { queryValue: '3' }),
@@ -266,11 +266,30 @@ describe('controller @integration', function () {
           `triggers[0].authenticationRef.name: TriggerAuthentication "ta-elsewhere" not found in namespace ${ns} (one exists in namespace ${otherNs}). ` +
           'A TriggerAuthentication must be in the same namespace as the ScaledObject; to share one across namespaces use kind: ClusterTriggerAuthentication.',
       },
+      {
+        // 55 characters: keda-hpa-<name> would be 64, one more than its label app.kubernetes.io/name holds.
+        name: `long-name-${'x'.repeat(45)}`,
+        target: 'long-name-target',
+        change: () => undefined,
+        reason: 'ScaledObjectCheckFailed',
+        message: () =>
+          'metadata.name is 55 characters long, so the HorizontalPodAutoscaler keda-hpa-<name> would be 64, and its name is also the value ' +
+          'of its label app.kubernetes.io/name, which holds at most 63: use a name of at most 54 characters, or name the HPA with ' +
+          'spec.advanced.horizontalPodAutoscalerConfig.name',
+      },
+      {
+        name: 'long-metric-name',
+        change: (so) => (so.spec.triggers[0]!.metadata.dbName = 'd'.repeat(300)),
+        reason: 'ScaledObjectCheckFailed',
+        message: () =>
+          `triggers[0] makes the metric name "s0-mysql-${'d'.repeat(31)}..." of 309 characters, and queryscaler allows at most 253 ` +
+          '(the name goes into the HPA, the status and every metric request): shorten the trigger parameters it is made of',
+      },
     ];
 
     before(async () => {
       for (const c of cases) await c.setup?.();
-      await applyYaml(cp, cases.map((c) => variant(c.name, c.change)).join('---\n'), ns);
+      await applyYaml(cp, cases.map((c) => variant(c.name, c.change, c.target)).join('---\n'), ns);
     });
 
     for (const c of cases) {
@@ -388,6 +407,20 @@ describe('controller @integration', function () {
         { what: 'Paused=False' },
       );
       expect(resumed.status?.pausedReplicaCount).to.equal(undefined);
+    });
+
+    it('pauses for paused: "maybe", as KEDA does, and says so in Ready and a Warning Event', async () => {
+      const warning =
+        'annotation autoscaling.keda.sh/paused is "maybe", which is not a boolean; it pauses autoscaling, as in KEDA: write "true" to pause or "false" to resume';
+      await applyYaml(cp, variant('pause-maybe', (so) => (so.metadata.annotations = { 'autoscaling.keda.sh/paused': 'maybe' })), ns);
+      const paused = await waitFor(async () => {
+        const so = await getSo('pause-maybe');
+        return so.status?.conditions?.find((c) => c.type === 'Paused' && c.status === 'True') ? so : undefined;
+      }, { what: 'pause-maybe Paused=True' });
+      const memberLimit = MEMBER_LIMIT_WARNING.replace('NS/mycluster', `${ns}/pause-maybe-target`);
+      expect([ready(paused)?.status, ready(paused)?.message]).to.deep.equal(['True', `${READY_MESSAGE}; warning: ${memberLimit}; ${warning}`]);
+      const event = await waitFor(async () => (await events('pause-maybe')).find((e) => e.reason === 'PausedAnnotationNotBoolean'), { what: 'Event PausedAnnotationNotBoolean' });
+      expect([event.type, event.message]).to.deep.equal(['Warning', warning]);
     });
 
     it('survives an API server restart and picks up the next change', async () => {

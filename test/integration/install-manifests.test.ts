@@ -1,42 +1,39 @@
 // `kubectl apply -k manifests/` installs everything queryscaler needs: the proof is queryscaler
 // running with nothing but the token of the ServiceAccount those manifests create (so with their
-// ClusterRole, auth-delegator binding and kube-system RoleBinding), serving through the APIService
-// they create, and scaling the seed scenario with the real HPA controller.
+// ClusterRoles, Role, auth-delegator binding and kube-system RoleBinding), making its serving
+// certificate in a Secret, writing that CA into the caBundle of the APIService they create (taking
+// over KEDA's, which held another caBundle) and of their ValidatingWebhookConfiguration, serving
+// through both, and scaling the seed scenario with the real HPA controller.
 //
 // Only the network differs from a cluster: there is no kube-proxy and no kubelet here, so the
 // Deployment's pod stays Pending, and the test runs queryscaler in this process instead, giving the
-// manifests' Service an ExternalName of localhost and the APIService the process's loopback port.
+// manifests' Service an ExternalName of localhost, and the APIService and the webhook the process's
+// loopback ports.
+import { readFileSync } from 'node:fs';
 
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler.js';
+import { caBundleOf } from '../../src/serving/ca-bundle-patches.js';
+import { createCertificateAuthority } from '../../src/tls/certificates.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, createTestNamespace, deleteTestNamespace, kubectl, waitFor, waitForGone } from '../support/kube.js';
+import { applyYaml, createTestNamespace, deleteTestNamespace, kubectl, serviceAccountKubeConfig, waitFor, waitForGone } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
+import { widget, WIDGET_CRD } from '../support/scale-targets.js';
 
 const MANIFESTS = fileURLToPath(new URL('../../manifests/', import.meta.url));
 const INSTALL_NAMESPACE = 'queryscaler';
 const SERVICE = 'queryscaler-metrics-apiserver';
 const API_SERVICE = 'v1beta1.external.metrics.k8s.io';
-
-/** A kubeconfig that authenticates as `namespace/name` with a token from the TokenRequest API. */
-async function serviceAccountKubeConfig(cp: ControlPlane, namespace: string, name: string): Promise<KubeConfig> {
-  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-  const request = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
-  const token = request.status?.token;
-  if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${name}`);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server: cp.server, caData: Buffer.from(cp.clusterCaPem).toString('base64') }],
-    users: [{ name, token }],
-    contexts: [{ name: 'sa', cluster: 'test', user: name }],
-    currentContext: 'sa',
-  });
-  return kc;
-}
+const WEBHOOK_CONFIGURATION = 'queryscaler';
+/** As manifests/deployment.yaml runs it. */
+const SHARDS = Number(/--shards=(\d+)/.exec(readFileSync(new URL('deployment.yaml', `file://${MANIFESTS}`), 'utf8'))?.[1]);
 
 describe('kubectl apply -k manifests/ @integration', function () {
   this.timeout(240_000);
@@ -48,19 +45,46 @@ describe('kubectl apply -k manifests/ @integration', function () {
   before(async () => {
     [cp, db] = await Promise.all([sharedControlPlane(), sharedMariaDb()]);
     await createSeedTable(db);
+    // KEDA's APIService, as KEDA installs it: its own Service and a caBundle of its CA.
+    await applyYaml(cp, JSON.stringify({
+      apiVersion: 'apiregistration.k8s.io/v1',
+      kind: 'APIService',
+      metadata: { name: API_SERVICE },
+      spec: {
+        group: 'external.metrics.k8s.io',
+        version: 'v1beta1',
+        groupPriorityMinimum: 100,
+        versionPriority: 100,
+        service: { name: 'keda-operator-metrics-apiserver', namespace: 'keda', port: 443 },
+        caBundle: caBundleOf(createCertificateAuthority('keda-ca').certPem),
+      },
+    }));
     // --force-conflicts: other tests may have installed the same CRDs under their own field manager.
     const applied = await kubectl(cp, ['apply', '--server-side', '--force-conflicts', '-k', MANIFESTS], 60_000);
     expect(applied.code, applied.stderr).to.equal(0);
     expect(applied.stdout).to.include('apiservice.apiregistration.k8s.io/v1beta1.external.metrics.k8s.io serverside-applied');
     expect(applied.stdout).to.include('clusterrole.rbac.authorization.k8s.io/queryscaler serverside-applied');
+    expect(applied.stdout).to.include('validatingwebhookconfiguration.admissionregistration.k8s.io/queryscaler serverside-applied');
 
     const kubeConfig = await serviceAccountKubeConfig(cp, INSTALL_NAMESPACE, 'queryscaler');
+    // As main.ts starts it, but on loopback ports of this process.
     app = await startQueryscaler({
       kubeConfig,
       metricsApi: { host: '127.0.0.1', port: 0 },
+      webhook: { host: '127.0.0.1', port: 0 },
+      serving: { kind: 'secret', namespace: INSTALL_NAMESPACE, name: 'queryscaler-certificates', dnsNames: [`${SERVICE}.${INSTALL_NAMESPACE}.svc`] },
+      caBundles: { apiService: { name: API_SERVICE, service: { namespace: INSTALL_NAMESPACE, name: SERVICE } }, webhookConfiguration: WEBHOOK_CONFIGURATION },
       clusterTriggerAuthenticationNamespace: INSTALL_NAMESPACE,
+      // As the Deployment runs it: a replica set of one, through the Leases the manifests' Role allows.
+      sharding: { namespace: INSTALL_NAMESPACE, identity: 'install-test', peerAddress: 'https://127.0.0.1:1', shardCount: SHARDS },
       logLevel: process.env.QUERYSCALER_TEST_LOG ?? 'silent',
     });
+    const leases = await kubectl(cp, ['get', 'leases', '-n', INSTALL_NAMESPACE, '-l', 'queryscaler.dev/lease', '-o', 'jsonpath={range .items[*]}{.spec.holderIdentity} {end}']);
+    expect(leases.stdout.trim().split(' '), leases.stderr).to.deep.equal(Array.from({ length: SHARDS + 1 }, () => 'install-test'));
+    const caBundle = caBundleOf(app.servingCaPem ?? '');
+    const apiServiceCa = await kubectl(cp, ['get', 'apiservice', API_SERVICE, '-o', 'jsonpath={.spec.caBundle}']);
+    const webhookCa = await kubectl(cp, ['get', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
+    expect([apiServiceCa.stdout === caBundle, webhookCa.stdout === caBundle]).to.deep.equal([true, true]);
 
     // The network stand-in: the same Service name, reaching this process on its loopback port.
     const core = cp.kubeConfig.makeApiClient(CoreV1Api);
@@ -69,11 +93,14 @@ describe('kubectl apply -k manifests/ @integration', function () {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: SERVICE, namespace: INSTALL_NAMESPACE },
-      spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port: 443 }] },
+      spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port: 443 }, { name: 'webhook', port: 9443 }] },
     };
     await applyYaml(cp, toYaml([externalName]));
     const patched = await kubectl(cp, ['patch', 'apiservice', API_SERVICE, '--type', 'merge', '-p', JSON.stringify({ spec: { service: { port: app.metricsApiPort } } })]);
     expect(patched.code, patched.stderr).to.equal(0);
+    const webhookPatched = await kubectl(cp, ['patch', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '--type', 'json', '-p',
+      JSON.stringify([{ op: 'replace', path: '/webhooks/0/clientConfig/service/port', value: app.webhookPort }])]);
+    expect(webhookPatched.code, webhookPatched.stderr).to.equal(0);
     await waitFor(
       async () => {
         const result = await kubectl(cp, ['get', 'apiservice', API_SERVICE, '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status}']);
@@ -81,13 +108,14 @@ describe('kubectl apply -k manifests/ @integration', function () {
       },
       { what: `APIService ${API_SERVICE} from manifests/ to be Available`, timeoutMs: 30_000 },
     );
-
   });
 
   after(async () => {
     await app?.stop();
-    // An APIService left unavailable stalls namespace deletion and garbage collection for the tests after this one.
+    // An APIService left unavailable stalls namespace deletion and garbage collection for the tests
+    // after this one; a webhook left behind would be asked (and time out) on every ScaledObject.
     await kubectl(cp, ['delete', 'apiservice', API_SERVICE, '--ignore-not-found']);
+    await kubectl(cp, ['delete', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '--ignore-not-found']);
     await kubectl(cp, ['delete', 'namespace', INSTALL_NAMESPACE, '--ignore-not-found', '--wait=false']);
   });
 
@@ -113,11 +141,33 @@ describe('kubectl apply -k manifests/ @integration', function () {
     await deleteTestNamespace(cp, namespace);
   });
 
+  it('refuses through the manifests\' webhook, by its Service, what reconcile would refuse', async () => {
+    const namespace = await createTestNamespace(cp, 'install-webhook');
+    const dir = await mkdtemp(path.join(tmpdir(), 'queryscaler-install-'));
+    const file = path.join(dir, 'kafka.json');
+    await writeFile(file, JSON.stringify({
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'kafka' },
+      spec: { scaleTargetRef: { name: 'web' }, triggers: [{ type: 'kafka', metadata: { topic: 'orders' } }] },
+    }));
+    const message = 'admission webhook "vscaledobject.queryscaler.keda.sh" denied the request: ' +
+      'triggers[0].type: unknown trigger type "kafka"; this autoscaler knows: cron, mysql.';
+    // failurePolicy Ignore admits while kube-apiserver has not seen the new port yet; a dry run creates nothing meanwhile.
+    await waitFor(async () => (await kubectl(cp, ['apply', '--dry-run=server', '-n', namespace, '-f', file])).stderr.includes(message),
+      { what: 'the webhook to answer through its Service', timeoutMs: 30_000 });
+    const refused = await kubectl(cp, ['apply', '-n', namespace, '-f', file]);
+    expect([refused.code, refused.stderr.trim()]).to.deep.equal([1, `Error from server (Forbidden): error when creating "${file}": ${message}`]);
+    await rm(dir, { recursive: true, force: true });
+    await deleteTestNamespace(cp, namespace);
+  });
+
   it('says which RBAC rule is missing when the target is a custom resource the ClusterRole cannot scale', async () => {
     const namespace = await createTestNamespace(cp, 'widget');
     await applyYaml(cp, WIDGET_CRD);
     await waitFor(async () => (await kubectl(cp, ['get', 'widgets', '-n', namespace])).code === 0, { what: 'the Widget CRD to be served' });
-    await applyYaml(cp, toYaml([widget, widgetScaledObject]), namespace);
+    await applyYaml(cp, widget('w'), namespace);
+    await applyYaml(cp, toYaml([widgetScaledObject]), namespace);
 
     const objects = cp.kubeConfig.makeApiClient(CustomObjectsApi);
     const readyCondition = async (): Promise<{ status: string; reason?: string; message?: string } | undefined> => {
@@ -143,30 +193,6 @@ describe('kubectl apply -k manifests/ @integration', function () {
   });
 });
 
-const WIDGET_CRD = `
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.com
-spec:
-  group: example.com
-  names: { kind: Widget, plural: widgets, singular: widget, listKind: WidgetList }
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      subresources:
-        status: {}
-        scale: { specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas }
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec: { type: object, properties: { replicas: { type: integer } } }
-            status: { type: object, properties: { replicas: { type: integer } } }
-`;
-
 const WIDGET_READER_RBAC = `
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -175,7 +201,7 @@ metadata:
 rules:
   - apiGroups: [example.com]
     resources: [widgets]
-    verbs: [get]
+    verbs: [get, list, watch]
   - apiGroups: [example.com]
     resources: [widgets/scale]
     verbs: [get, patch]
@@ -188,13 +214,6 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: querysc
 subjects:
   - { kind: ServiceAccount, name: queryscaler, namespace: ${INSTALL_NAMESPACE} }
 `;
-
-const widget: KubernetesObject & { spec: object } = {
-  apiVersion: 'example.com/v1',
-  kind: 'Widget',
-  metadata: { name: 'w' },
-  spec: { replicas: 1 },
-};
 
 /** A cron trigger whose window is always open: no database involved, only the target. */
 const widgetScaledObject: KubernetesObject & { spec: object } = {

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { MetricCache } from '../../src/metric-cache/metric-cache.js';
 import type { MetricsApiServer } from '../../src/metrics-api/server.js';
 import { ScalerError, type MetricSpec, type Scaler } from '../../src/scalers/scaler.js';
-import { createCertificateAuthority, issueCertificate, type KeyPairPem } from '../../src/tls/certificates.js';
+import { createCertificateAuthority, createSelfSignedServing, issueCertificate, type KeyPairPem } from '../../src/tls/certificates.js';
 import type { ControlPlane } from '../support/control-plane.js';
 import type * as KubeSupport from '../support/kube.js';
 import { sharedControlPlane } from '../support/shared.js';
@@ -37,11 +37,18 @@ interface Answer {
   body: string;
 }
 
+/** An answer with the headers a client reads it by, to compare two answers byte for byte. */
+interface FullAnswer extends Answer {
+  contentType: string | undefined;
+  contentLength: string | undefined;
+}
+
 describe('metrics API server @integration', function () {
   this.timeout(180_000);
   let cp: ControlPlane;
   let ns: string;
   let server: MetricsApiServer | undefined;
+  let serving: ReturnType<typeof createSelfSignedServing> | undefined;
   let proxyClient: KeyPairPem;
   let registered = false;
   let kube: typeof KubeSupport;
@@ -52,7 +59,12 @@ describe('metrics API server @integration', function () {
     `/apis/external.metrics.k8s.io/v1beta1/namespaces/${ns}/${metric}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${scaledObject}`)}`;
 
   /** A request straight to the server, bypassing kube-apiserver: the client decides its certificate and headers. */
-  function directGet(path: string, client?: KeyPairPem, headers: Record<string, string | string[]> = {}): Promise<Answer> {
+  async function directGet(path: string, client?: KeyPairPem, headers: Record<string, string | string[]> = {}): Promise<Answer> {
+    const { status, body } = await directRequest('GET', path, client, headers);
+    return { status, body };
+  }
+
+  function directRequest(method: string, path: string, client?: KeyPairPem, headers: Record<string, string | string[]> = {}): Promise<FullAnswer> {
     const live = server;
     if (live === undefined) throw new Error('server not started');
     return new Promise((resolve, reject) => {
@@ -61,8 +73,8 @@ describe('metrics API server @integration', function () {
           host: '127.0.0.1',
           port: live.port,
           path,
-          method: 'GET',
-          ca: live.caPem,
+          method,
+          ca: serving?.caPem,
           servername: SERVICE_DNS_NAME,
           headers,
           agent: false,
@@ -71,10 +83,17 @@ describe('metrics API server @integration', function () {
         (response) => {
           let body = '';
           response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 0,
+              body,
+              contentType: response.headers['content-type'],
+              contentLength: response.headers['content-length'],
+            }),
+          );
         },
       );
-      request.setTimeout(10_000, () => request.destroy(new Error(`GET ${path} timed out`)));
+      request.setTimeout(10_000, () => request.destroy(new Error(`${method} ${path} timed out`)));
       request.on('error', reject);
       request.end();
     });
@@ -98,18 +117,20 @@ describe('metrics API server @integration', function () {
       pollingIntervalMs: 1000,
       triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: failingScaler(new ScalerError('ConnectionFailed', 'cannot connect to mysql at db:3306: ECONNREFUSED')), useCachedMetrics: false }],
     });
+    // useCachedMetrics: every answer after the first is the same reading, so two answers compare byte for byte.
+    cache.register({ namespace: ns, name: 'cached', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: constantScaler(23), useCachedMetrics: true }] });
+    serving = createSelfSignedServing([SERVICE_DNS_NAME]);
     server = await startMetricsApiServer({
       cache,
       kubeConfig: cp.kubeConfig,
       host: '127.0.0.1',
       port: 0,
-      selfSignedDnsNames: [SERVICE_DNS_NAME],
+      tls: { certPem: serving.certPem, keyPem: serving.keyPem },
       logger: pino({ level: process.env['QUERYSCALER_TEST_LOG'] ?? 'silent' }),
       // Short, so the grant test sees a new RoleBinding without waiting out a cached denial.
       accessCache: { ttlMs: 500 },
     });
-    expect(server.caPem).to.be.a('string');
-    await kube.registerExternalMetricsApi(cp, { port: server.port, caBundlePem: server.caPem ?? '' });
+    await kube.registerExternalMetricsApi(cp, { port: server.port, caBundlePem: serving.caPem });
     registered = true;
     proxyClient = issueCertificate(cp.frontProxyCa, { commonName: frontProxyClientName, usage: 'client' });
   });
@@ -264,6 +285,46 @@ subjects:
       status: 404,
       body: status(404, 'NotFound', 'the server could not find the requested resource (GET /apis/nothing)'),
     });
+  });
+
+  it('answers the plain metric path (the fast path in front of Express) byte for byte as Express answers the same request spelled with a trailing slash', async () => {
+    const admin = { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' };
+    const someone = { 'X-Remote-User': 'someone', 'X-Remote-Group': 'system:authenticated' };
+    const base = `/apis/external.metrics.k8s.io/v1beta1/namespaces/${ns}`;
+    const selector = (name: string): string => `?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${name}`)}`;
+    await directGet(`${base}/s0-mysql-testdb${selector('cached')}`, proxyClient, admin);
+    const rogue = issueCertificate(createCertificateAuthority('rogue-ca'), { commonName: frontProxyClientName, usage: 'client' });
+    const cases: Array<{ name: string; metric: string; query: string; client?: KeyPairPem; headers: Record<string, string>; status: number }> = [
+      { name: 'a value', metric: 's0-mysql-testdb', query: selector('cached'), client: proxyClient, headers: admin, status: 200 },
+      { name: 'no client certificate', metric: 's0-mysql-testdb', query: selector('cached'), headers: admin, status: 401 },
+      { name: 'a certificate of another CA', metric: 's0-mysql-testdb', query: selector('cached'), client: rogue, headers: admin, status: 401 },
+      { name: 'a user RBAC does not allow', metric: 's0-mysql-testdb', query: selector('cached'), client: proxyClient, headers: someone, status: 403 },
+      { name: 'no labelSelector', metric: 's0-mysql-testdb', query: '', client: proxyClient, headers: admin, status: 400 },
+      { name: 'a selector naming no ScaledObject', metric: 's0-mysql-testdb', query: '?labelSelector=app%3Dweb', client: proxyClient, headers: admin, status: 400 },
+      { name: 'two labelSelectors', metric: 's0-mysql-testdb', query: `${selector('cached')}&labelSelector=x`, client: proxyClient, headers: admin, status: 400 },
+      { name: 'an unknown ScaledObject', metric: 's0-mysql-testdb', query: selector('nope'), client: proxyClient, headers: admin, status: 404 },
+      { name: 'an unknown metric', metric: 's9-nope', query: selector('cached'), client: proxyClient, headers: admin, status: 404 },
+      { name: 'a failing scaler', metric: 's0-mysql-testdb', query: selector('broken'), client: proxyClient, headers: admin, status: 500 },
+    ];
+    for (const c of cases) {
+      const fast = await directRequest('GET', `${base}/${c.metric}${c.query}`, c.client, c.headers);
+      const viaExpress = await directRequest('GET', `${base}/${c.metric}/${c.query}`, c.client, c.headers);
+      expect(fast, c.name).to.deep.equal(viaExpress);
+      expect([fast.status, fast.contentType], c.name).to.deep.equal([c.status, 'application/json; charset=utf-8']);
+    }
+  });
+
+  it('leaves every other method on the metric path to Express: POST is refused as read-only, HEAD answers without a body', async () => {
+    const admin = { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' };
+    const path = metricPath('s0-mysql-testdb', 'cached');
+    const post = await directRequest('POST', path, proxyClient, admin);
+    expect({ status: post.status, body: JSON.parse(post.body) as unknown }).to.deep.equal({
+      status: 405,
+      body: status(405, 'MethodNotAllowed', `POST is not supported on /apis/external.metrics.k8s.io/v1beta1/namespaces/${ns}/s0-mysql-testdb; this API is read-only`),
+    });
+    const head = await directRequest('HEAD', path, proxyClient, admin);
+    const get = await directRequest('GET', path, proxyClient, admin);
+    expect(head).to.deep.equal({ ...get, body: '' });
   });
 
   it('answers health checks without a client certificate', async () => {

@@ -10,7 +10,7 @@ import type { MariaDb } from '../support/mariadb.js';
 const SEED_QUERY = "SELECT CEIL(COUNT(*) / 6) FROM testdb.testtable WHERE testcolumn2='none'";
 const PASSWORD = 'qs-Scaler-pw-7731';
 // One user per concern, so connection counts and pools of one test do not see another's.
-const USERS = ['qs_scaler', 'qs_pool', 'qs_flight', 'qs_ref', 'qs_busy'] as const;
+const USERS = ['qs_scaler', 'qs_pool', 'qs_flight', 'qs_ref', 'qs_busy', 'qs_share'] as const;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -44,7 +44,10 @@ describe('mysql scaler against MariaDB @integration', function () {
   let db: MariaDb;
   const opened: Scaler[] = [];
 
-  function scaler(metadata: Record<string, string>, options: { user?: string; password?: string; triggerIndex?: number } = {}): Scaler {
+  function scaler(
+    metadata: Record<string, string>,
+    options: { user?: string; password?: string; triggerIndex?: number; pollingIntervalMs?: number } = {},
+  ): Scaler {
     const input: TriggerInput = {
       namespace: 'default',
       scaledObjectName: 'mycluster',
@@ -53,6 +56,7 @@ describe('mysql scaler against MariaDB @integration', function () {
       authParams: { password: options.password ?? PASSWORD },
       resolvedEnv: {},
       metricType: 'AverageValue',
+      ...(options.pollingIntervalMs !== undefined && { pollingIntervalMs: options.pollingIntervalMs }),
     };
     const created = mysqlScalerType.create(mysqlScalerType.parse(input), input);
     opened.push(created);
@@ -62,6 +66,23 @@ describe('mysql scaler against MariaDB @integration', function () {
   async function read(s: Scaler): Promise<{ value: number | undefined; active: boolean }> {
     const result = await s.metricsAndActivity(AbortSignal.timeout(30_000));
     return { value: result.samples[0]?.value, active: result.active };
+  }
+
+  /** Runs of the seed query by `user` while `during` runs. The general log names the user of every statement, so other tests' traffic cannot blur the count. */
+  async function seedQueriesOf(user: string, during: () => Promise<unknown>): Promise<number> {
+    await db.query('TRUNCATE mysql.general_log');
+    await db.query("SET GLOBAL log_output = 'TABLE'");
+    await db.query('SET GLOBAL general_log = ON');
+    try {
+      await during();
+    } finally {
+      await db.query('SET GLOBAL general_log = OFF');
+    }
+    const rows = await db.query<Array<{ n: number }>>(
+      "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query' AND argument LIKE ?",
+      [`${user.replace(/_/g, '\\_')}[%`, `%(${SEED_QUERY})%`]);
+    await db.query('TRUNCATE mysql.general_log');
+    return Number(rows[0]?.n);
   }
 
   async function setRows(none: number, other: number): Promise<void> {
@@ -156,6 +177,8 @@ describe('mysql scaler against MariaDB @integration', function () {
 
   it('refuses a query that writes before sending it, and behind that check the read-only transaction still stops a write', async () => {
     await setRows(0, 0);
+    // The server forgets the last test's closed connections a moment after they close (longer on a busy machine).
+    await eventually(async () => (await db.threadsConnected('qs_scaler')) === 0, 'the previous connections of qs_scaler to end');
     expect(() => scaler({ query: "INSERT INTO testdb.testtable VALUES (999999, 'none')" })).to.throw(ScalerConfigError,
       'triggers[0].metadata.query is refused: the query is an INSERT statement, which may change data or server state; ' +
       'a trigger query must be one SELECT that returns one number');
@@ -291,22 +314,7 @@ describe('mysql scaler against MariaDB @integration', function () {
     const scalers = Array.from({ length: 50 }, () => scaler({ query: SEED_QUERY }, { user: 'qs_flight' }));
     await read(scalers[0]!); // connects first, so the window below holds only reads
 
-    // The general log names the user of every statement, so other tests' traffic cannot blur the count.
-    const seedQueriesRun = async (during: () => Promise<unknown>): Promise<number> => {
-      await db.query('TRUNCATE mysql.general_log');
-      await db.query("SET GLOBAL log_output = 'TABLE'");
-      await db.query('SET GLOBAL general_log = ON');
-      try {
-        await during();
-      } finally {
-        await db.query('SET GLOBAL general_log = OFF');
-      }
-      const rows = await db.query<Array<{ n: number }>>(
-        "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE 'qs\\_flight[%' AND command_type = 'Query' AND argument LIKE ?",
-        [`%(${SEED_QUERY})%`]);
-      await db.query('TRUNCATE mysql.general_log');
-      return Number(rows[0]?.n);
-    };
+    const seedQueriesRun = (during: () => Promise<unknown>): Promise<number> => seedQueriesOf('qs_flight', during);
 
     let values: Array<number | undefined> = [];
     const concurrent = await seedQueriesRun(async () => {
@@ -321,6 +329,40 @@ describe('mysql scaler against MariaDB @integration', function () {
       await read(scalers[2]!);
     });
     expect(sequential).to.equal(2);
+  });
+
+  it('shares a result between ScaledObjects for as old as each read allows, stamped with the time of its own run', async () => {
+    await setRows(6, 0);
+    const [a, b, c] = [0, 1, 2].map(() => scaler({ query: SEED_QUERY }, { user: 'qs_share', pollingIntervalMs: 60_000 }));
+    await a!.metricsAndActivity(AbortSignal.timeout(30_000)); // connects first, so the windows below hold only reads
+
+    let first: Date | undefined;
+    let shared: Date | undefined;
+    const polls = await seedQueriesOf('qs_share', async () => {
+      first = (await b!.metricsAndActivity(AbortSignal.timeout(30_000))).readAt;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      shared = (await c!.metricsAndActivity(AbortSignal.timeout(30_000))).readAt;
+    });
+    // A poll takes another ScaledObject's result up to its polling interval old, with that run's time.
+    expect(polls).to.equal(0);
+    expect(shared).to.deep.equal(first);
+
+    let fresh: Date | undefined;
+    let afterFresh: Date | undefined;
+    const narrowed = await seedQueriesOf('qs_share', async () => {
+      await setRows(12, 0);
+      // A read for an HPA request takes only a result from its last moments: this one runs the query...
+      const read = await b!.metricsAndActivity(AbortSignal.timeout(30_000), 20);
+      fresh = read.readAt;
+      expect(read.samples[0]?.value).to.equal(2);
+      // ...and its result is the one the next poll of another ScaledObject takes: it replaces a query, not adds one.
+      const poll = await a!.metricsAndActivity(AbortSignal.timeout(30_000));
+      afterFresh = poll.readAt;
+      expect(poll.samples[0]?.value).to.equal(2);
+    });
+    expect(narrowed).to.equal(1);
+    expect(afterFresh).to.deep.equal(fresh);
+    expect(fresh!.getTime()).to.be.greaterThan(first!.getTime());
   });
 
   it('closes the shared pool when the last scaler closes', async () => {

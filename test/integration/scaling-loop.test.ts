@@ -52,12 +52,13 @@ describe('scaling loop @integration', function () {
   async function startApp(): Promise<void> {
     app = await startQueryscaler({
       kubeConfig: cp.kubeConfig,
-      metricsApi: { host: '127.0.0.1', port: 0, selfSignedDnsNames: [`${METRICS_SERVICE}.default.svc`] },
+      metricsApi: { host: '127.0.0.1', port: 0 },
+      serving: { kind: 'self-signed', dnsNames: [`${METRICS_SERVICE}.default.svc`] },
       logLevel: 'warn',
     });
     await registerExternalMetricsApi(cp, {
       port: app.metricsApiPort as number,
-      caBundlePem: app.metricsApiCaPem as string,
+      caBundlePem: app.servingCaPem as string,
       serviceName: METRICS_SERVICE,
     });
   }

@@ -1,39 +1,30 @@
 // One autoscaler per scale target, on the real kube-apiserver and HPA controller: a second
 // ScaledObject on a StatefulSet is refused with the owner's name and leaves one HPA on it; it takes
 // over when the owner goes; a foreign HPA blocks a ScaledObject until KEDA's transfer annotation
-// lets it adopt that HPA. Cron triggers with an always-open window: no database involved.
+// lets it adopt that HPA; a target deleted or re-created, a StatefulSet or a custom resource, is
+// noticed at once. Cron triggers with an always-open window: no database involved.
 import { expect } from 'chai';
 import type { Condition, ScaledObject } from '../../src/api/types.js';
 import type { HorizontalPodAutoscaler } from '../../src/controller/desired-hpa.js';
 import type { KubeApi } from '../../src/controller/kube-api.js';
 import type { ControlPlane } from '../support/control-plane.js';
-import { applyYaml, waitFor } from '../support/kube.js';
+import { applyYaml, waitFor, waitForCrdEstablished } from '../support/kube.js';
 import { startInProcessController, type InProcessController } from '../support/in-process-controller.js';
 import { sharedControlPlane } from '../support/shared.js';
+import { foreignHpa, statefulSet, widget, WIDGET_CRD, WIDGET_CRD_NAME } from '../support/scale-targets.js';
 
-function statefulSet(name: string): string {
-  return `
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: { name: ${name} }
-spec:
-  replicas: 1
-  serviceName: ${name}
-  selector: { matchLabels: { app: ${name} } }
-  template:
-    metadata: { labels: { app: ${name} } }
-    spec: { containers: [{ name: main, image: registry.invalid/never-pulled:1 }] }
-`;
-}
-
-function scaledObject(name: string, target: string, extra: { annotations?: Record<string, string>; hpaName?: string } = {}): string {
+function scaledObject(
+  name: string,
+  target: string,
+  extra: { annotations?: Record<string, string>; hpaName?: string; kind?: string; apiVersion?: string; pollingInterval?: number } = {},
+): string {
   return JSON.stringify({
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledObject',
     metadata: { name, ...(extra.annotations && { annotations: extra.annotations }) },
     spec: {
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: target },
-      pollingInterval: 1,
+      scaleTargetRef: { apiVersion: extra.apiVersion ?? 'apps/v1', kind: extra.kind ?? 'StatefulSet', name: target },
+      pollingInterval: extra.pollingInterval ?? 1,
       minReplicaCount: 1,
       maxReplicaCount: 3,
       ...(extra.hpaName && { advanced: { horizontalPodAutoscalerConfig: { name: extra.hpaName } } }),
@@ -104,16 +95,7 @@ describe('one autoscaler per scale target @integration', function () {
 
   it('refuses a target that a foreign HPA scales, and adopts that HPA with transfer-hpa-ownership', async () => {
     await applyYaml(cp, statefulSet('manual-target'), ns);
-    await applyYaml(cp, `
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata: { name: manual }
-spec:
-  scaleTargetRef: { apiVersion: apps/v1, kind: StatefulSet, name: manual-target }
-  minReplicas: 1
-  maxReplicas: 2
-  metrics: [{ type: Resource, resource: { name: cpu, target: { type: Utilization, averageUtilization: 80 } } }]
-`, ns);
+    await applyYaml(cp, foreignHpa('manual', 'manual-target'), ns);
     await applyYaml(cp, scaledObject('adopter', 'manual-target'), ns);
     const refused = await waitForReady('adopter', 'False');
     expect([refused.reason, refused.message]).to.deep.equal(['ScaleTargetConflict',
@@ -152,5 +134,28 @@ spec:
     // The bound is pollingInterval + 1 s; before, a deletion waited for the remembered /scale (up to 60 s).
     expect(noticedGone).to.be.below(5_000);
     expect(noticedBack).to.be.below(5_000);
+  });
+
+  it('notices a deleted and a re-created custom resource target within pollingInterval + 1 s', async () => {
+    await applyYaml(cp, WIDGET_CRD);
+    await waitForCrdEstablished(cp, WIDGET_CRD_NAME);
+    await applyYaml(cp, widget('gizmo'), ns);
+    // A long interval: without a watch of widgets, a deletion would wait for the remembered /scale (60 s).
+    const pollingInterval = 10;
+    await applyYaml(cp, scaledObject('widget-watcher', 'gizmo', { apiVersion: 'example.com/v1', kind: 'Widget', pollingInterval }), ns);
+    await waitForReady('widget-watcher', 'True');
+    let t0 = Date.now();
+    await api.request('delete', `/apis/example.com/v1/namespaces/${ns}/widgets/gizmo`);
+    const gone = await waitForReady('widget-watcher', 'False');
+    const noticedGone = Date.now() - t0;
+    expect([gone.reason, gone.message]).to.deep.equal(['ScaleTargetNotFound',
+      `scaleTargetRef.name: Widget ${ns}/gizmo does not exist. Create it or fix scaleTargetRef.name.`]);
+    t0 = Date.now();
+    await applyYaml(cp, widget('gizmo'), ns);
+    await waitForReady('widget-watcher', 'True');
+    const noticedBack = Date.now() - t0;
+    console.log(`      Widget deleted noticed in ${noticedGone} ms, re-created in ${noticedBack} ms (pollingInterval ${pollingInterval} s)`);
+    expect(noticedGone).to.be.below(pollingInterval * 1000 + 1000);
+    expect(noticedBack).to.be.below(pollingInterval * 1000 + 1000);
   });
 });

@@ -28,6 +28,11 @@ export interface ControlPlane {
   /** Signs the certificate the aggregator presents to extension API servers. */
   frontProxyCa: KeyPairPem;
   binDir: string;
+  /**
+   * kube-apiserver's audit log (JSON lines, level Metadata): every request made by a ServiceAccount,
+   * with its verb, objectRef and response code; nothing of other users. See readAuditEvents.
+   */
+  auditLogPath: string;
   /** The last `lines` lines of each component's log, headed by its name. */
   logTail(lines?: number): string;
   /** Stops kube-apiserver and starts it again on the same port with the same etcd. */
@@ -56,6 +61,45 @@ export const DEFAULT_CONTROLLERS = [
   'serviceaccount-controller',
   'namespace-controller',
 ];
+
+/**
+ * What a test may ask "which requests did queryscaler, as its ServiceAccount, make?": every request
+ * of a ServiceAccount at Metadata level (who, verb, object, response code; no bodies), nothing else.
+ * The controller manager runs as the admin user, so its requests stay out.
+ */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: [system:serviceaccounts]
+  - level: None
+`;
+
+/** One line of the audit log, as far as tests read it. */
+export interface AuditEvent {
+  verb: string;
+  requestURI: string;
+  user: { username: string };
+  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
+  responseStatus?: { code?: number };
+  stage: string;
+}
+
+/** The audit events of one user (e.g. `system:serviceaccount:ns:name`), oldest first. */
+export function readAuditEvents(cp: Pick<ControlPlane, 'auditLogPath'>, username: string): AuditEvent[] {
+  let text: string;
+  try {
+    text = readFileSync(cp.auditLogPath, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((line) => line.includes(`"username":"${username}"`))
+    .map((line) => JSON.parse(line) as AuditEvent)
+    .filter((event) => event.user.username === username);
+}
 
 /** The CN kube-apiserver accepts (--requestheader-allowed-names) on the aggregator's client cert. */
 export const FRONT_PROXY_CLIENT_NAME = 'front-proxy-client';
@@ -108,6 +152,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const { etcdClientPort, etcdPeerPort, apiServerPort } = await freeLoopbackPorts(['etcdClientPort', 'etcdPeerPort', 'apiServerPort']);
     const files = await writeCredentials(dir, apiServerPort);
     const server = `https://127.0.0.1:${apiServerPort}`;
+    const auditLogPath = path.join(dir, 'audit.log');
+    const auditPolicyPath = path.join(dir, 'audit-policy.yaml');
+    await writeFile(auditPolicyPath, AUDIT_POLICY);
 
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`;
@@ -160,6 +207,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // Route to the Service (an ExternalName to localhost), not to Endpoints nobody maintains.
       '--enable-aggregator-routing=false',
       '--profiling=false',
+      `--audit-policy-file=${auditPolicyPath}`,
+      `--audit-log-path=${auditLogPath}`,
+      '--audit-log-format=json',
+      // Written before the response goes out, so a test reads every request it waited for.
+      '--audit-log-mode=blocking',
     ]);
     processes.push(apiServer);
     const waitForApiServer = (): Promise<void> =>
@@ -203,6 +255,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       clusterCaPem: certificates.clusterCa.certPem,
       frontProxyCa: certificates.frontProxyCa,
       binDir,
+      auditLogPath,
       logTail: (lines = 40) => processes.map((p) => p.logTail(lines)).join('\n'),
       restartApiServer: async () => {
         // With kube-controller-manager's watches open, a SIGTERMed kube-apiserver lingers about

@@ -76,7 +76,9 @@ export async function createTestNamespace(cp: ControlPlane, prefix = 'test'): Pr
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;
   const core = cp.kubeConfig.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name, labels: { 'queryscaler.test/namespace': 'true' } } } });
-  await waitFor(() => core.readNamespacedServiceAccount({ name: 'default', namespace: name }), { what: `ServiceAccount ${name}/default` });
+  // Right after a test restarted kube-apiserver, kube-controller-manager's informers may still be in
+  // their reconnect backoff for half a minute before serviceaccount-controller sees a new namespace.
+  await waitFor(() => core.readNamespacedServiceAccount({ name: 'default', namespace: name }), { what: `ServiceAccount ${name}/default`, timeoutMs: 90_000 });
   return name;
 }
 
@@ -277,6 +279,22 @@ export function kubeConfigInNamespace(base: KubeConfig, namespace: string): Kube
     users: base.users,
     contexts: base.contexts.map((c) => (c.name === base.currentContext ? { ...c, namespace } : c)),
     currentContext: base.currentContext,
+  });
+  return kc;
+}
+
+/** A kubeconfig that authenticates as ServiceAccount `namespace/name`, with a token from the TokenRequest API. */
+export async function serviceAccountKubeConfig(cp: ControlPlane, namespace: string, name: string): Promise<KubeConfig> {
+  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+  const request = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+  const token = request.status?.token;
+  if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${name}`);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server: cp.server, caData: Buffer.from(cp.clusterCaPem).toString('base64') }],
+    users: [{ name, token }],
+    contexts: [{ name: 'sa', cluster: 'test', user: name }],
+    currentContext: 'sa',
   });
   return kc;
 }

@@ -2,9 +2,10 @@
 // `npx mocha bench/support/support.test.ts` (bench/ stays out of `npm test`, as STYLE.md asks).
 
 import { expect } from 'chai';
+import { firstAfter, metricRequestArrival, nextSyncAt, sampleVerdict, syncPeriodMs } from '../../bench/support/reaction-timing.js';
 import { generatedBlockMarkers, withGeneratedBlock } from '../../bench/support/results-file.js';
 import { formatMs, markdownTable, percentile, summarize } from '../../bench/support/stats.js';
-import { hitVerdict, missVerdict } from '../../bench/support/targets.js';
+import { hitOverFloorVerdict, hitVerdict, missVerdict } from '../../bench/support/targets.js';
 
 describe('bench support', () => {
   describe('percentile (nearest rank)', () => {
@@ -121,5 +122,56 @@ describe('bench support', () => {
         expect(missVerdict('p50', miss, raw)).to.deep.equal({ met, text });
       });
     }
+
+    const overFloor: Array<[number, number, boolean, string]> = [
+      [0.3, 0.2, true, 'hit p50 0.300 ms = 1.50x bare node:https 0.200 ms <= 1.5x: met'],
+      [0.485, 0.208, false, 'hit p50 0.485 ms = 2.33x bare node:https 0.208 ms > 1.5x: NOT met'],
+    ];
+    for (const [hit, floor, met, text] of overFloor) {
+      it(`a hit of ${hit} ms against a bare answer of ${floor} ms: ${met ? 'met' : 'not met'}`, () => {
+        expect(hitOverFloorVerdict(hit, floor)).to.deep.equal({ met, text });
+      });
+    }
+  });
+
+  describe('reaction timing', () => {
+    it('takes the median gap between HPA requests near the nominal period, ignoring a missed sync', () => {
+      expect(syncPeriodMs([0, 15_020, 30_050, 60_080, 75_090], 15_000)).to.equal(15_020);
+      expect(syncPeriodMs([1_000], 15_000)).to.equal(15_000);
+    });
+
+    const syncs: Array<[string, number, number, number]> = [
+      ['the next period when the commit still fits before it', 11_000, 1_000, 25_000],
+      ['one period later when it does not', 23_900, 1_000, 40_000],
+      ['never the last arrival itself', 9_000, 0, 25_000],
+    ];
+    for (const [name, now, offset, expected] of syncs) {
+      it(`places the sync: ${name}`, () => expect(nextSyncAt(10_000, 15_000, now, offset, 200)).to.equal(expected));
+    }
+
+    it('finds the first arrival after a commit', () => {
+      expect([firstAfter([1, 5, 9], 5), firstAfter([1, 5, 9], 9)]).to.deep.equal([9, undefined]);
+    });
+
+    const verdicts: Array<[number, number, { behindMs: number; judged: boolean; met: boolean }]> = [
+      [700, 760, { behindMs: 60, judged: true, met: true }],
+      [700, 15_720, { behindMs: 15_020, judged: true, met: false }],
+      [120, 15_150, { behindMs: 15_030, judged: false, met: false }],
+    ];
+    for (const [idealMs, reactionMs, expected] of verdicts) {
+      it(`a reaction of ${reactionMs} ms against an ideal of ${idealMs} ms`, () => {
+        expect(sampleVerdict({ plannedOffsetMs: 700, idealMs, reactionMs }, 250, 500)).to.deep.equal(expected);
+      });
+    }
+
+    it('reads a metric request arrival from a debug log line, and nothing from other lines', () => {
+      const path = '/apis/external.metrics.k8s.io/v1beta1/namespaces/r1/s0-mysql-testdb';
+      const line = (fields: object): string => JSON.stringify({ level: 'debug', time: '2026-12-07T10:00:00.500Z', msg: 'request', method: 'GET', status: 200, ...fields });
+      expect(metricRequestArrival(line({ path, durationMs: 1.5 }), 'r1', 's0-mysql-testdb')).to.equal(Date.parse('2026-12-07T10:00:00.500Z') - 1.5);
+      expect(metricRequestArrival(line({ path: '/apis/external.metrics.k8s.io/v1beta1', durationMs: 1 }), 'r1', 's0-mysql-testdb')).to.equal(undefined);
+      expect(metricRequestArrival(line({ path, durationMs: 1 }), 'r2', 's0-mysql-testdb')).to.equal(undefined);
+      expect(metricRequestArrival('{"msg":"request", not json', 'r1', 's0-mysql-testdb')).to.equal(undefined);
+      expect(metricRequestArrival('{"level":"info","msg":"queryscaler started"}', 'r1', 's0-mysql-testdb')).to.equal(undefined);
+    });
   });
 });

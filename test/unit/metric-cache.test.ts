@@ -8,7 +8,8 @@ import { ScalerError, type MetricSpec, type MetricsAndActivity, type Scaler } fr
 // A Scaler of our own interface whose answers the test scripts step by step; the real MySQL scaler
 // is tested against MariaDB elsewhere. Each step answers one call, in order.
 type Step =
-  | { value: number; active?: boolean }
+  /** readAt: the value was shared from an identical read made then. */
+  | { value: number; active?: boolean; readAt?: Date }
   | { error: ScalerError | Error }
   | { samples: MetricsAndActivity['samples'] }
   /** Settles only when the test calls release(), or rejects when the signal aborts. */
@@ -19,37 +20,46 @@ type Step =
 interface ScriptedScaler extends Scaler {
   calls: number;
   signals: AbortSignal[];
-  release(value: number): void;
+  /** The maxAgeMs of each call, undefined for a poll's. */
+  maxAges: Array<number | undefined>;
+  /** Settles the oldest held read; `readAt` as a scaler that shares another ScaledObject's read says it. */
+  release(value: number, readAt?: Date): void;
 }
 
 const SPEC: MetricSpec = { metricName: 's0-mysql-testdb', targetType: 'AverageValue', targetValue: 3 };
 
 function scriptedScaler(steps: Step[], spec: MetricSpec = SPEC): ScriptedScaler {
-  const held: Array<(value: number) => void> = [];
+  const held: Array<(value: number, readAt?: Date) => void> = [];
   const scaler: ScriptedScaler = {
     metricSpecs: [spec],
     calls: 0,
     signals: [],
-    release(value: number) {
+    maxAges: [],
+    release(value: number, readAt?: Date) {
       const resolve = held.shift();
       if (resolve === undefined) throw new Error('scriptedScaler.release: no read is held');
-      resolve(value);
+      resolve(value, readAt);
     },
-    metricsAndActivity(signal: AbortSignal): Promise<MetricsAndActivity> {
+    metricsAndActivity(signal: AbortSignal, maxAgeMs?: number): Promise<MetricsAndActivity> {
       const step = steps[scaler.calls];
       scaler.calls += 1;
       scaler.signals.push(signal);
+      scaler.maxAges.push(maxAgeMs);
       if (step === undefined) return Promise.reject(new Error(`scriptedScaler: no step scripted for call ${scaler.calls}`));
       if (step === 'deaf') return new Promise(() => undefined);
       if (step === 'held') {
         return new Promise((resolve, reject) => {
           signal.addEventListener('abort', () => reject(new ScalerError('Aborted', 'read aborted')), { once: true });
-          held.push((value) => resolve({ samples: [{ metricName: spec.metricName, value }], active: value > 0 }));
+          held.push((value, readAt) => resolve({ samples: [{ metricName: spec.metricName, value }], active: value > 0, ...(readAt && { readAt }) }));
         });
       }
       if ('error' in step) return Promise.reject(step.error);
       if ('samples' in step) return Promise.resolve({ samples: step.samples, active: true });
-      return Promise.resolve({ samples: [{ metricName: spec.metricName, value: step.value }], active: step.active ?? step.value > 0 });
+      return Promise.resolve({
+        samples: [{ metricName: spec.metricName, value: step.value }],
+        active: step.active ?? step.value > 0,
+        ...(step.readAt && { readAt: step.readAt }),
+      });
     },
     close: () => Promise.resolve(),
   };
@@ -114,20 +124,22 @@ describe('MetricCache', () => {
     });
   });
 
-  it('serve answers from a reading younger than pollingInterval and reads again once it is older', async () => {
+  it('serve answers from a reading at most 250 ms older than the request and reads again once it is older', async () => {
     const clock = manualClock();
     const cache = new MetricCache({ now: clock.now });
     const scaler = scriptedScaler([{ value: 17 }, { value: 84 }]);
     cache.register(registered(scaler));
     await cache.poll('ns1', 'so1', never);
 
-    clock.advance(999);
-    expectValue(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never), 17);
+    clock.advance(250);
+    expect(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never)).to.deep.equal({ kind: 'value', value: 17, timestamp: T0, fallback: false });
     expect(scaler.calls).to.equal(1);
 
     clock.advance(1);
-    expectValue(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never), 84);
-    expect(scaler.calls).to.equal(2);
+    const at = new Date(T0.getTime() + 251);
+    expect(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never)).to.deep.equal({ kind: 'value', value: 84, timestamp: at, fallback: false });
+    // The poll's read may share a value up to its polling interval old; the request's only one up to 250 ms.
+    expect(scaler.maxAges).to.deep.equal([undefined, 250]);
   });
 
   it('serve reads at once when nothing is cached, and stamps the value with the read time', async () => {
@@ -137,14 +149,165 @@ describe('MetricCache', () => {
     expect(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never)).to.deep.equal({ kind: 'value', value: 2.5, timestamp: T0, fallback: false });
   });
 
-  it('useCachedMetrics serves the last reading however old it is', async () => {
+  it('stamps a value shared from an identical read with the time of that read', async () => {
+    const clock = manualClock();
+    const cache = new MetricCache({ now: clock.now });
+    const shared = new Date(T0.getTime() - 700);
+    const scaler = scriptedScaler([{ value: 5, readAt: shared }]);
+    cache.register(registered(scaler));
+    expect((await cache.poll('ns1', 'so1', never))?.readings[0]?.readAt).to.deep.equal(shared);
+  });
+
+  it('a request that joins a read whose value is older than the bound reads once more', async () => {
+    const clock = manualClock();
+    const cache = new MetricCache({ now: clock.now });
+    const scaler = scriptedScaler(['held', { value: 84 }]);
+    cache.register(registered(scaler));
+    const polled = cache.poll('ns1', 'so1', never);
+    await tick();
+    clock.advance(100);
+    const served = cache.serve('ns1', 'so1', 's0-mysql-testdb', never);
+    await tick();
+    expect(scaler.calls).to.equal(1);
+    // The poll's read is handed a value another ScaledObject's identical query read 600 ms before it.
+    clock.advance(50);
+    scaler.release(17, new Date(T0.getTime() - 600));
+    expect((await polled)?.readings[0]?.value).to.equal(17);
+    // 700 ms before the request: too old for it, so it read again, allowing what is left of its 250 ms.
+    expect(await served).to.deep.equal({ kind: 'value', value: 84, timestamp: new Date(T0.getTime() + 150), fallback: false });
+    expect(scaler.maxAges).to.deep.equal([undefined, 200]);
+  });
+
+  it('serves the cached value, marked stale with its age, when the fresh read misses the latency budget; the read still refreshes the cache', async () => {
+    const clock = manualClock();
+    const cache = new MetricCache({ now: clock.now, latencyBudgetMs: 20 });
+    const scaler = scriptedScaler([{ value: 17 }, 'held']);
+    cache.register(registered(scaler));
+    await cache.poll('ns1', 'so1', never);
+    clock.advance(800);
+
+    expect(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never)).to.deep.equal({
+      kind: 'value',
+      value: 17,
+      timestamp: T0,
+      fallback: false,
+      stale: { reason: 'over-budget', ageMs: 800 },
+    });
+    scaler.release(84);
+    await tick();
+    expect(cache.health('ns1', 'so1')?.readings.map((r) => r.value)).to.deep.equal([84]);
+    // The late read was begun when the request came: it is fresh for the next one, and no query is made for it.
+    expectValue(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never), 84);
+    expect(scaler.calls).to.equal(2);
+  });
+
+  it('waits past the latency budget when nothing is cached: there is nothing else to answer with', async () => {
+    const cache = new MetricCache({ latencyBudgetMs: 5 });
+    const scaler = scriptedScaler(['held']);
+    cache.register(registered(scaler));
+    const served = cache.serve('ns1', 'so1', 's0-mysql-testdb', never);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    scaler.release(3);
+    expect(await served).to.deep.include({ kind: 'value', value: 3 }).and.not.have.property('stale');
+  });
+
+  it('after a read that took longer than the latency budget, serves the cached value without reading until a poll is quick again', async () => {
+    const clock = manualClock();
+    const cache = new MetricCache({ now: clock.now, latencyBudgetMs: 10 });
+    const scaler = scriptedScaler(['held', { value: 84 }]);
+    cache.register(registered(scaler));
+    const polled = cache.poll('ns1', 'so1', never);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    scaler.release(17);
+    await polled;
+    clock.advance(5_000);
+
+    expect(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never)).to.deep.equal({
+      kind: 'value',
+      value: 17,
+      timestamp: T0,
+      fallback: false,
+      stale: { reason: 'slow-read', ageMs: 5_000 },
+    });
+    expect(scaler.calls).to.equal(1);
+    await cache.poll('ns1', 'so1', never);
+    clock.advance(200);
+    expect(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never)).to.deep.equal({
+      kind: 'value',
+      value: 84,
+      timestamp: new Date(T0.getTime() + 5_000),
+      fallback: false,
+    });
+    expect(scaler.calls).to.equal(2);
+  });
+
+  it('a request while a read has already run longer than the budget gets the cached value at once', async () => {
+    const clock = manualClock();
+    const cache = new MetricCache({ now: clock.now, latencyBudgetMs: 10 });
+    const scaler = scriptedScaler([{ value: 17 }, 'held']);
+    cache.register(registered(scaler));
+    await cache.poll('ns1', 'so1', never);
+    clock.advance(1_000);
+    const polled = cache.poll('ns1', 'so1', never);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const served = await cache.serve('ns1', 'so1', 's0-mysql-testdb', never);
+    expect(served.kind === 'value' && served.stale).to.deep.equal({ reason: 'slow-read', ageMs: 1_000 });
+    scaler.release(84);
+    await polled;
+    expect(scaler.calls).to.equal(2);
+  });
+
+  it('a poll takes the reading an HPA request made since the last poll, while it is younger than pollingInterval', async () => {
+    const clock = manualClock();
+    const cache = new MetricCache({ now: clock.now });
+    const scaler = scriptedScaler([{ value: 17 }, { value: 84 }, { value: 90 }, { value: 91 }]);
+    cache.register(registered(scaler));
+    await cache.poll('ns1', 'so1', never);
+    clock.advance(400);
+    expectValue(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never), 84);
+    clock.advance(600);
+    // The next poll comes 600 ms after the request's read: it takes that reading instead of querying.
+    expect((await cache.poll('ns1', 'so1', never))?.readings.map((r) => r.value)).to.deep.equal([84]);
+    expect(scaler.calls).to.equal(2);
+    // Only once: the poll after reads again, as it does when a reading is older than the interval.
+    clock.advance(300);
+    expect((await cache.poll('ns1', 'so1', never))?.readings.map((r) => r.value)).to.deep.equal([90]);
+    clock.advance(100);
+    await cache.serve('ns1', 'so1', 's0-mysql-testdb', never);
+    clock.advance(1_000);
+    expect((await cache.poll('ns1', 'so1', never))?.readings.map((r) => r.value)).to.deep.equal([91]);
+    expect(scaler.calls).to.equal(4);
+  });
+
+  it('with a freshness bound of 0, a request never takes a value read before it arrived', async () => {
+    const clock = manualClock();
+    const cache = new MetricCache({ now: clock.now, freshnessMs: 0 });
+    const scaler = scriptedScaler(['held', { value: 84 }]);
+    cache.register(registered(scaler));
+    const first = cache.serve('ns1', 'so1', 's0-mysql-testdb', never);
+    await tick();
+    clock.advance(1);
+    const second = cache.serve('ns1', 'so1', 's0-mysql-testdb', never);
+    scaler.release(17);
+    expectValue(await first, 17);
+    expectValue(await second, 84);
+    expect(scaler.maxAges).to.deep.equal([0, 0]);
+  });
+
+  it('useCachedMetrics serves the last reading however old it is, saying how old', async () => {
     const clock = manualClock();
     const cache = new MetricCache({ now: clock.now });
     const scaler = scriptedScaler([{ value: 17 }, { value: 84 }]);
     cache.register(registered(scaler, {}, true));
     await cache.poll('ns1', 'so1', never);
     clock.advance(60_000);
-    expectValue(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never), 17);
+    expect(await cache.serve('ns1', 'so1', 's0-mysql-testdb', never)).to.deep.equal({
+      kind: 'value',
+      value: 17,
+      timestamp: T0,
+      fallback: false,
+      stale: { reason: 'use-cached-metrics', ageMs: 60_000 },
+    });
     expect(scaler.calls).to.equal(1);
   });
 
@@ -407,5 +570,10 @@ describe('MetricCache', () => {
       await late;
       expect(await figures(metrics)).to.deep.equal([]);
     });
+  });
+
+  it('rejects a negative freshness bound or latency budget', () => {
+    expect(() => new MetricCache({ freshnessMs: -1 })).to.throw(RangeError, 'MetricCache freshnessMs must be a number of milliseconds >= 0, got -1');
+    expect(() => new MetricCache({ latencyBudgetMs: Number.NaN })).to.throw(RangeError, 'MetricCache latencyBudgetMs must be a number of milliseconds >= 0, got NaN');
   });
 });

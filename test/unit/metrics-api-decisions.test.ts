@@ -7,6 +7,7 @@ import type { V1SubjectAccessReviewSpec, V1SubjectAccessReviewStatus } from '@ku
 import { authenticate, type IncomingHeaders, type PeerCertificate, type UserInfo } from '../../src/metrics-api/authentication.js';
 import { CachedAuthorizer, forbiddenMessage, requestAttributes, subjectAccessReviewSpec, type RequestAttributes } from '../../src/metrics-api/authorization.js';
 import { externalMetricAnswer, rfc3339Seconds, scaledObjectFromSelector } from '../../src/metrics-api/external-metrics.js';
+import { metricPath } from '../../src/metrics-api/metric-fast-path.js';
 import { requestHeaderConfigFromData, type RequestHeaderConfig } from '../../src/metrics-api/request-header.js';
 
 const CA_PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -35,6 +36,30 @@ describe('scaledObjectFromSelector', () => {
   for (const [selector, expected] of cases) {
     it(`${JSON.stringify(selector)} -> ${JSON.stringify(expected)}`, () => {
       expect(scaledObjectFromSelector(selector)).to.deep.equal(expected);
+    });
+  }
+});
+
+describe('metricPath (which requests take the fast path in front of Express)', () => {
+  const base = '/apis/external.metrics.k8s.io/v1beta1/namespaces';
+  const cases: Array<[string, { namespace: string; metricName: string } | undefined]> = [
+    [`${base}/ns1/s0-mysql-testdb`, { namespace: 'ns1', metricName: 's0-mysql-testdb' }],
+    [`${base}/ns1/s0-mysql-TestDB`, { namespace: 'ns1', metricName: 's0-mysql-TestDB' }],
+    // Spellings Express's router also matches go there, so its decoding and matching stay the only ones.
+    [`${base}/ns1/s0-mysql-testdb/`, undefined],
+    [`${base}/ns%31/s0-mysql-testdb`, undefined],
+    [`/APIS/external.metrics.k8s.io/v1beta1/namespaces/ns1/s0-mysql-testdb`, undefined],
+    [`${base}/ns1/s0-mysql-testdb/extra`, undefined],
+    [`${base}//s0-mysql-testdb`, undefined],
+    [`${base}/ns1`, undefined],
+    [`${base}/ns1/`, undefined],
+    [`${base}/`, undefined],
+    ['/apis/external.metrics.k8s.io/v1beta1', undefined],
+    ['/healthz', undefined],
+  ];
+  for (const [path, expected] of cases) {
+    it(`${path} -> ${JSON.stringify(expected)}`, () => {
+      expect(metricPath(path)).to.deep.equal(expected);
     });
   }
 });

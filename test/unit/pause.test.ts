@@ -14,6 +14,15 @@ function invalid(value: string): PauseState {
   };
 }
 
+function notBoolean(value: string): PauseState {
+  return {
+    kind: 'paused',
+    warning:
+      `annotation autoscaling.keda.sh/paused is ${JSON.stringify(value)}, which is not a boolean; ` +
+      'it pauses autoscaling, as in KEDA: write "true" to pause or "false" to resume',
+  };
+}
+
 describe('pauseState', () => {
   const table: Array<[name: string, annotations: Record<string, string> | undefined, expected: PauseState]> = [
     ['no annotations at all', undefined, { kind: 'none' }],
@@ -25,9 +34,11 @@ describe('pauseState', () => {
     ['paused "FALSE"', { [PAUSED]: 'FALSE' }, { kind: 'none' }],
     ['paused "0"', { [PAUSED]: '0' }, { kind: 'none' }],
     ['paused "f"', { [PAUSED]: 'f' }, { kind: 'none' }],
-    ['paused "yes" (not a boolean: KEDA pauses)', { [PAUSED]: 'yes' }, { kind: 'paused' }],
-    ['paused "" (not a boolean: KEDA pauses)', { [PAUSED]: '' }, { kind: 'paused' }],
-    ['paused " false" (not a boolean: KEDA pauses)', { [PAUSED]: ' false' }, { kind: 'paused' }],
+    ['paused "t"', { [PAUSED]: 't' }, { kind: 'paused' }],
+    ['paused "yes" (not a boolean: KEDA pauses, with a warning)', { [PAUSED]: 'yes' }, notBoolean('yes')],
+    ['paused "maybe" (not a boolean: KEDA pauses, with a warning)', { [PAUSED]: 'maybe' }, notBoolean('maybe')],
+    ['paused "" (not a boolean: KEDA pauses, with a warning)', { [PAUSED]: '' }, notBoolean('')],
+    ['paused " false" (not a boolean: KEDA pauses, with a warning)', { [PAUSED]: ' false' }, notBoolean(' false')],
     ['paused-replicas "0"', { [REPLICAS]: '0' }, { kind: 'paused-replicas', replicas: 0 }],
     ['paused-replicas "3"', { [REPLICAS]: '3' }, { kind: 'paused-replicas', replicas: 3 }],
     ['paused-replicas "+2"', { [REPLICAS]: '+2' }, { kind: 'paused-replicas', replicas: 2 }],

@@ -378,4 +378,49 @@ describe('WorkQueue', () => {
     await q.stop();
     expect(() => q.start()).to.throw('WorkQueue.start: this queue was stopped; create a new WorkQueue to start again');
   });
+
+  it('cancel() aborts the running reconcile, waits for it, and neither retries it nor runs a pending add', async () => {
+    const runs: string[] = [];
+    const release = deferred();
+    let sawAbort = false;
+    const q = queue({
+      workers: 2,
+      reconcile: async (key, signal) => {
+        runs.push(key);
+        if (key === 'ns/a') {
+          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+          sawAbort = signal.aborted;
+          await release.promise;
+          throw new Error('aborted reconcile fails');
+        }
+        return {};
+      },
+    });
+    q.start();
+    q.add('ns/a');
+    await waitUntil(() => runs.length === 1);
+    q.add('ns/a'); // dirty: would run again afterwards
+    q.addAfter('ns/b', 20);
+    let settled = false;
+    const cancelled = q.cancel('ns/a').then(() => (settled = true));
+    await sleep(10);
+    expect(sawAbort).to.equal(true);
+    expect(settled, 'cancel waits for the reconcile to end').to.equal(false);
+    release.resolve();
+    await cancelled;
+    await sleep(40);
+    expect(runs).to.deep.equal(['ns/a', 'ns/b']);
+  });
+
+  it('cancel() of a key that waits for a worker or a delay drops it', async () => {
+    const runs: string[] = [];
+    const q = queue({ workers: 1, reconcile: (key) => (runs.push(key), Promise.resolve({})) });
+    q.add('ns/a');
+    q.addAfter('ns/b', 5);
+    await q.cancel('ns/a');
+    await q.cancel('ns/b');
+    q.start();
+    await sleep(30);
+    expect(runs).to.deep.equal([]);
+  });
 });

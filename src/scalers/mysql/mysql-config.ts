@@ -2,7 +2,7 @@
 // KEDA's lookup order: credentials (password, connectionString) come from the TriggerAuthentication
 // first, then from `<param>FromEnv`, never from plain metadata; the rest from metadata first. Pure.
 
-import type { TriggerInput } from '../scaler.js';
+import type { MetricSpec, TriggerInput } from '../scaler.js';
 import { ScalerConfigError } from '../scaler.js';
 import { DEFAULT_MYSQL_PORT, DsnError, parseConnectionString, type ConnectionTarget } from './dsn.js';
 import { SecretValue } from './secret-value.js';
@@ -47,6 +47,28 @@ export function mysqlMetricName(triggerIndex: number, database: string): string 
 }
 
 export function parseMySqlConfig(input: TriggerInput): MySqlConfig {
+  const settings = parseQuerySettings(input);
+  const target = connectionTarget(input);
+  return {
+    target,
+    tls: tlsSettings(input, target.tls),
+    ...settings,
+    metricName: mysqlMetricName(input.triggerIndex, target.database),
+  };
+}
+
+/** What a scaler built from `config` reports to the HPA. */
+export function mysqlMetricSpecs(config: MySqlConfig): MetricSpec[] {
+  return [{ metricName: config.metricName, targetType: config.metricType, targetValue: config.queryValue }];
+}
+
+type QuerySettings = Pick<MySqlConfig, 'query' | 'queryValue' | 'activationQueryValue' | 'queryTimeoutMs' | 'nullAsZero' | 'metricType'>;
+
+/**
+ * The part of the config that only plain metadata and the trigger's metricType give, so no
+ * TriggerAuthentication or env var can change it: checked first by parse, and alone at admission.
+ */
+export function parseQuerySettings(input: TriggerInput): QuerySettings {
   const at = (name: string) => `triggers[${input.triggerIndex}].metadata.${name}`;
 
   const query = lookup(input, 'query', ['metadata']);
@@ -69,19 +91,7 @@ export function parseMySqlConfig(input: TriggerInput): MySqlConfig {
     throw new ScalerConfigError(`triggers[${input.triggerIndex}].metricType`,
       `triggers[${input.triggerIndex}].metricType is ${input.metricType}; a mysql trigger supports AverageValue (default) or Value`);
   }
-
-  const target = connectionTarget(input);
-  return {
-    target,
-    tls: tlsSettings(input, target.tls),
-    query: statement,
-    queryValue: queryValue!,
-    activationQueryValue,
-    queryTimeoutMs,
-    nullAsZero,
-    metricName: mysqlMetricName(input.triggerIndex, target.database),
-    metricType: input.metricType,
-  };
+  return { query: statement, queryValue: queryValue!, activationQueryValue, queryTimeoutMs, nullAsZero, metricType: input.metricType };
 }
 
 /** Decided before anything is sent: a query that is refused here never reaches the server. */

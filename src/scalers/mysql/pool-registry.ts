@@ -1,11 +1,14 @@
 // One connection pool per distinct (endpoint, user, password, database, TLS) across every MySQL
 // trigger in the process, reference-counted by the scalers that lease it and closed when the last
 // one lets go. On top of each pool, single-flight: a query already running on that pool with the
-// same time limit is joined rather than run again, so 300 ScaledObjects with the same query cost
-// one query per polling interval. A query whose last run took slowQueryMs or more asks the pool
-// for a connection as a slow one, so slow queries cannot take the last free connection from quick ones.
-// Each lease may bring a DataSourceObserver: it hears how each of its readings was served, and
-// every query sent on the pool while it holds a lease.
+// same time limit is joined rather than run again, and the last result of each query is kept for as
+// long as some caller's polls would take it (their polling interval), so 300 ScaledObjects with the
+// same query cost one query per polling interval. Each caller says per read how old a kept result
+// may be: a poll takes one up to its interval, a read for an HPA request only one from the last
+// moments; a read run for either refreshes the kept result for all. A query whose last run took
+// slowQueryMs or more asks the pool for a connection as a slow one, so slow queries cannot take the
+// last free connection from quick ones. Each lease may bring a DataSourceObserver: it hears how each
+// of its readings was served, and every query sent on the pool while it holds a lease.
 
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'mysql2';
@@ -56,13 +59,31 @@ export function mysqlPoolOptions(): Readonly<MySqlPoolOptions> {
   return poolOptions;
 }
 
+/** How a read may share the results of identical queries, in milliseconds. */
+export interface ResultSharing {
+  /** A kept result of an identical query sent less than this long ago is good enough for this read. */
+  acceptAgeMs: number;
+  /**
+   * How long this caller's polls take a result (its polling interval): the result of this read is
+   * kept that long for everyone, and a dead server is redialed at least that often for this caller.
+   */
+  keepMs: number;
+}
+
+/** A query's outcome and when it was sent to the server: a shared result keeps the time of its own run. */
+export interface TimedOutcome {
+  outcome: QueryOutcome;
+  readAt: Date;
+}
+
 /** A scaler's hold on a shared pool. */
 export interface PoolLease {
   /**
-   * Runs the query, or joins the identical one already running on this pool, or (with `maxAgeMs`)
-   * returns the result of an identical query started less than `maxAgeMs` ago. Rejects with a ScalerError.
+   * Runs the query, or joins the identical one already running on this pool, or (with `sharing`)
+   * returns the kept result of an identical query sent less than `sharing.acceptAgeMs` ago.
+   * Rejects with a ScalerError.
    */
-  query(query: string, timeoutMs: number, signal: AbortSignal, maxAgeMs?: number): Promise<QueryOutcome>;
+  query(query: string, timeoutMs: number, signal: AbortSignal, sharing?: ResultSharing): Promise<TimedOutcome>;
   /** What the pool's account may do beyond SELECT, once its first connection could tell. */
   accountGrants(): AccountGrants | undefined;
   /** Lets go of the pool; the last lease closes it. Safe to call twice. */
@@ -82,8 +103,8 @@ interface PoolEntry {
   refs: number;
   pool: ConnectionPool<MySqlSession>;
   context: ErrorContext;
-  inFlight: Map<string, Promise<QueryOutcome>>;
-  /** The newest successful result per query, stamped with when its run started. */
+  inFlight: Map<string, Promise<RanQuery>>;
+  /** The newest successful result per query, stamped with when it was sent. */
   recent: Map<string, RecentResult>;
   /** How long each query's last run took, failed runs included; the key is its flight key. */
   lastRunMs: Map<string, number>;
@@ -95,10 +116,13 @@ interface PoolEntry {
   observers: Map<DataSourceObserver, number>;
 }
 
-interface RecentResult {
-  startedAt: number;
-  outcome: QueryOutcome;
-  /** The longest maxAgeMs any caller asked for; the entry is dropped once older than that. */
+/** One run of a query: its outcome, and when it was sent on the monotonic and the wall clock. */
+interface RanQuery extends TimedOutcome {
+  sentAt: number;
+}
+
+interface RecentResult extends RanQuery {
+  /** The longest keepMs any caller asked for; the entry is dropped once older than that. */
   keepMs: number;
 }
 
@@ -117,16 +141,15 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings, observer?:
   let released = false;
   // A lease never gets the same shared result twice: its next poll comes one interval after the
   // read it got started, a hair under the interval by the clock, and would otherwise reuse it.
-  let lastReceived: QueryOutcome | undefined;
+  let lastReceived: RanQuery | undefined;
   return {
-    query(query, timeoutMs, signal, maxAgeMs) {
-      if (released) return Promise.reject(new ScalerError('Aborted', `the scaler for ${leased.label} is closed`));
-      const { reading, source } = joinOrRun(leased, query, timeoutMs, signal, maxAgeMs ?? 0, lastReceived);
-      return reading.then((outcome) => {
-        lastReceived = outcome;
-        observer?.readingServed(leased.label, source);
-        return outcome;
-      });
+    async query(query, timeoutMs, signal, sharing = { acceptAgeMs: 0, keepMs: 0 }) {
+      if (released) throw new ScalerError('Aborted', `the scaler for ${leased.label} is closed`);
+      const { reading, source } = joinOrRun(leased, query, timeoutMs, signal, sharing, lastReceived);
+      const ran = await reading;
+      lastReceived = ran;
+      observer?.readingServed(leased.label, source);
+      return { outcome: ran.outcome, readAt: ran.readAt };
     },
     accountGrants: () => leased.account.grants,
     async release() {
@@ -204,25 +227,27 @@ function joinOrRun(
   query: string,
   timeoutMs: number,
   signal: AbortSignal,
-  maxAgeMs: number,
-  alreadySeen: QueryOutcome | undefined,
-): { reading: Promise<QueryOutcome>; source: ReadingSource } {
+  sharing: ResultSharing,
+  alreadySeen: RanQuery | undefined,
+): { reading: Promise<RanQuery>; source: ReadingSource } {
   const flightKey = `${timeoutMs}\n${query}`;
-  const now = performance.now();
   const recent = entry.recent.get(flightKey);
   if (recent !== undefined) {
-    recent.keepMs = Math.max(recent.keepMs, maxAgeMs);
-    if (now - recent.startedAt < maxAgeMs && recent.outcome !== alreadySeen) return { reading: Promise.resolve(recent.outcome), source: 'recent' };
+    recent.keepMs = Math.max(recent.keepMs, sharing.keepMs);
+    if (performance.now() - recent.sentAt < sharing.acceptAgeMs && recent !== alreadySeen) return { reading: Promise.resolve(recent), source: 'recent' };
   }
+  // A run in flight is joined whatever its age: a second identical query beside a slow one would
+  // only double the load on a server that is already slow to answer.
   let flight = entry.inFlight.get(flightKey);
   const source: ReadingSource = flight === undefined ? 'query' : 'joined';
   if (flight === undefined) {
     // The shared run has no caller's signal: one caller giving up must not cancel it for the others.
     // It is bounded anyway by the acquire timeout and the query's time limit.
-    const started = runOnPool(entry, flightKey, query, timeoutMs, maxAgeMs).then(
-      (outcome) => {
-        remember(entry, flightKey, { startedAt: now, outcome, keepMs: Math.max(maxAgeMs, recent?.keepMs ?? 0) });
-        return outcome;
+    const started = runOnPool(entry, flightKey, query, timeoutMs, sharing.keepMs).then(
+      (ran) => {
+        const kept: RecentResult = { ...ran, keepMs: Math.max(sharing.keepMs, entry.recent.get(flightKey)?.keepMs ?? 0) };
+        remember(entry, flightKey, kept);
+        return kept;
       },
     ).finally(() => {
       if (entry.inFlight.get(flightKey) === started) entry.inFlight.delete(flightKey);
@@ -238,7 +263,7 @@ function joinOrRun(
 /** Keeps the result for callers that accept its age, and drops results nobody will accept any more. */
 function remember(entry: PoolEntry, flightKey: string, result: RecentResult): void {
   for (const [key, old] of entry.recent) {
-    if (result.startedAt - old.startedAt >= old.keepMs) entry.recent.delete(key);
+    if (result.sentAt - old.sentAt >= old.keepMs) entry.recent.delete(key);
   }
   // Errors are never kept: a failing query is retried by the next poll (the pool's dial backoff
   // already keeps a dead server from being hammered).
@@ -251,19 +276,22 @@ async function runOnPool(
   query: string,
   timeoutMs: number,
   pollingIntervalMs: number,
-): Promise<QueryOutcome> {
+): Promise<RanQuery> {
   const context: ErrorContext = { ...entry.context, query, queryTimeoutMs: timeoutMs };
   const slow = (entry.lastRunMs.get(flightKey) ?? 0) >= entry.slowQueryMs;
   for (let attempt = 1; ; attempt += 1) {
     // A server that comes back is noticed within one polling interval, whatever the dial backoff says.
     const session = await entry.pool.acquire(undefined, pollingIntervalMs > 0 ? pollingIntervalMs : Infinity, slow);
     const reused = session.uses > 0;
+    // Stamped when the statement is sent, not when the read was asked for: a wait for a connection
+    // does not make the value older than it is.
     const started = performance.now();
+    const readAt = new Date();
     try {
       const outcome = await runReadOnlyQuery(session, query, timeoutMs);
       ran(entry, flightKey, performance.now() - started, true);
       entry.pool.release(session, !session.broken);
-      return outcome;
+      return { outcome, sentAt: started, readAt };
     } catch (err) {
       ran(entry, flightKey, performance.now() - started, false);
       entry.pool.release(session, !session.broken);
