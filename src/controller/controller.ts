@@ -263,9 +263,15 @@ export async function startController(options: ControllerOptions): Promise<Runni
   workQueue.start();
   // The informers enqueued every ScaledObject while listing; this catches any listed before the queue existed.
   for (const so of caches.scaledObjects.list()) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
+  const resyncIntervalMs = options.resyncIntervalMs ?? 5 * 60_000;
+  // Spread over the interval, not all at once: 3,000 objects resynced together spent a minute of the
+  // whole API rate on GETs every five minutes (bench/replicas), starving whatever else came then.
   const resync = setInterval(() => {
-    for (const so of caches.scaledObjects.list()) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
-  }, options.resyncIntervalMs ?? 5 * 60_000);
+    for (const so of caches.scaledObjects.list()) {
+      const key = `${so.metadata.namespace}/${so.metadata.name}`;
+      if (ownership.owns(key)) workQueue.addAfter(key, Math.random() * resyncIntervalMs);
+    }
+  }, resyncIntervalMs);
   logger.info(
     { workers: options.workers ?? 4, watchNamespaces: watchNamespaces.length === 0 ? 'all' : watchNamespaces, restrictSecretAccess: options.restrictSecretAccess === true },
     'controller started',
