@@ -15,6 +15,7 @@
 //   informer caches at each scrape instead of kept by increments, so they cannot drift.
 // - keda_build_info keeps KEDA's labels: goversion holds the Node.js version (there is no Go),
 //   goos and goarch the platform in Go's words (linux, amd64, arm64), git_commit is empty.
+import type { ShardingObserver } from '../sharding/observer.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSourceObserver, ReadingSource } from '../scalers/scaler.js';
 
@@ -95,6 +96,9 @@ export class QueryscalerMetrics {
   readonly #apiAnswers: Counter<'code'>;
   readonly #queryDuration: Histogram<'pool' | 'outcome'>;
   readonly #readings: Counter<'pool' | 'source'>;
+  readonly #shardsHeld: Gauge;
+  readonly #shardMoves: Counter<'step'>;
+  readonly #metricRoutes: Counter<'route'>;
   /** Per ScaledObject (`ns/name`), the trigger series it has, keyed by their label values. */
   readonly #triggers = new Map<string, Map<string, Record<KedaTriggerLabel, string>>>();
   /** Per ScaledObject, the guard-rail reasons in force. */
@@ -236,6 +240,23 @@ export class QueryscalerMetrics {
       labelNames: ['pool', 'source'],
       registers,
     });
+    this.#shardsHeld = new Gauge({
+      name: 'queryscaler_shards_held',
+      help: 'Shard Leases this replica holds and works on (with --shards; 0 otherwise).',
+      registers,
+    });
+    this.#shardMoves = new Counter({
+      name: 'queryscaler_shard_moves_total',
+      help: 'Shard Lease steps this replica took: acquire, create, release, drop (another took it), lapse (renewal deadline passed).',
+      labelNames: ['step'],
+      registers,
+    });
+    this.#metricRoutes = new Counter({
+      name: 'queryscaler_metric_routes_total',
+      help: 'How external metric requests were answered with --shards: local (this replica owns the object), forwarded (by its owner), published (from status while no owner answered), unavailable.',
+      labelNames: ['route'],
+      registers,
+    });
     const pools = (): readonly PoolFigures[] => this.#pools();
     const poolGauge = (name: string, help: string, figure: (pool: PoolFigures) => number): void => {
       new Gauge({
@@ -363,6 +384,13 @@ export class QueryscalerMetrics {
   countMetricsApiAnswer(code: number): void {
     this.#apiAnswers.inc({ code: String(code) });
   }
+
+  /** What the shard coordinator reports: shards held after each change, and each step it took. */
+  readonly sharding: ShardingObserver = {
+    shardsHeld: (count) => this.#shardsHeld.set(count),
+    shardMoved: (step) => this.#shardMoves.inc({ step }),
+    metricRouted: (route) => this.#metricRoutes.inc({ route }),
+  };
 
   /** What the MySQL pools report, for the queryscaler_mysql_* families. */
   readonly dataSource: DataSourceObserver = {

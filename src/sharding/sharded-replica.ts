@@ -60,6 +60,7 @@ export function shardedReplica(options: {
     shardCount: sharding.shardCount,
     ...(sharding.timing && { timing: sharding.timing }),
     logger: logger.child({ component: 'sharding' }),
+    ...(options.metrics && { observer: options.metrics.sharding }),
   });
   const trust = peerTrust(options.serving);
   const forwarder = new MetricForwarder({
@@ -69,6 +70,7 @@ export function shardedReplica(options: {
     trust,
     lastPublished: (request) => publishedValue(options.scaledObject(request.namespace, request.scaledObject), request),
     logger: logger.child({ component: 'forwarding' }),
+    ...(options.metrics && { observer: options.metrics.sharding }),
   });
   return {
     coordinator,
