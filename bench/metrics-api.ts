@@ -301,7 +301,7 @@ function mysqlScaler(db: MariaDb, scaledObjectName: string): Scaler {
 
 function registration(name: string, scaler: Scaler, useCachedMetrics: boolean): RegisteredScaledObject {
   const spec = scaler.metricSpecs[0]!;
-  return { namespace: NAMESPACE, name, pollingIntervalMs: POLLING_INTERVAL_MS, triggers: [{ triggerIndex: 0, spec, scaler, useCachedMetrics }] };
+  return { namespace: NAMESPACE, name, pollingIntervalMs: POLLING_INTERVAL_MS, triggers: [{ triggerIndex: 0, scalerName: 'benchScaler', spec, scaler, useCachedMetrics }] };
 }
 
 /**

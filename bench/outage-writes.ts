@@ -8,12 +8,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { register } from 'prom-client';
 import type { ScaledObject } from '../src/api/types.js';
 import { startController } from '../src/controller/controller.js';
 import { KubeApi } from '../src/controller/kube-api.js';
 import { MetricCache } from '../src/metric-cache/metric-cache.js';
 import { startControlPlane } from '../test/support/control-plane.js';
+import { kubeApiRequests } from '../test/support/kube-api-requests.js';
 import { applyYaml, createTestNamespace, installCrds } from '../test/support/kube.js';
 import { runBenchmark, type Cleanup } from './support/harness.js';
 import { withGeneratedBlock } from './support/results-file.js';
@@ -32,12 +32,6 @@ async function closedLoopbackPort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
-}
-
-async function requestCounts(): Promise<Map<string, number>> {
-  const metric = register.getSingleMetric('queryscaler_kube_api_requests_total');
-  const values = metric === undefined ? [] : (await metric.get()).values;
-  return new Map(values.map((v) => [`${String(v.labels.verb)} ${String(v.labels.resource)}`, v.value]));
 }
 
 await runBenchmark(async (cleanup: Cleanup, interrupted: AbortSignal) => {
@@ -78,9 +72,9 @@ await runBenchmark(async (cleanup: Cleanup, interrupted: AbortSignal) => {
   console.log(`all ${N} Ready=False/TriggerError after ${((Date.now() - started) / 1000).toFixed(1)} s; counting writes for ${WINDOW_MS / 1000} s...`);
   // Let the first failure counts and Events of the objects that turned last settle into the window's start.
   await new Promise((resolve) => setTimeout(resolve, 5_000));
-  const before = await requestCounts();
+  const before = await kubeApiRequests(controller.metrics);
   await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
-  const after = await requestCounts();
+  const after = await kubeApiRequests(controller.metrics);
   const end = await list();
   const stillTruthful = end.filter(failing).length;
   const valueFailing = end.filter((so) => so.status?.value === 'failing').length;

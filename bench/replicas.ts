@@ -14,6 +14,7 @@
 // Prints a table and rewrites its block in bench/RESULTS.md. Everything it starts is stopped on the
 // way out, also after an error or Ctrl-C.
 
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -62,6 +63,8 @@ interface ScaleCell {
   rssMiB: number[];
   cpu: number[];
   mostConnections: number;
+  /** Renewal lapses (a replica that stopped all work for want of a renewed Lease) during the cell, from the logs. */
+  lapses: number;
 }
 
 interface FailoverCell {
@@ -209,17 +212,18 @@ async function scaleCell(bed: Bed, n: number, replicaCount: number): Promise<Sca
     }
     const [after, procAfter] = [await scrapeAll(), await Promise.all(pids.map(sampleProcess))];
     const lag = histogramWindow(before, after, 'queryscaler_poll_lag_seconds');
-    const requests = counterGrowth(before, after, 'queryscaler_kube_api_requests_total', 'verb');
+    const requests = counterGrowth(before, after, 'queryscaler_kube_api_requests_total', 'resource');
     return {
       n,
       replicas: replicaCount,
       readyMs,
       lagP99Ms: lag.count === 0 ? NaN : lag.upperBound(0.99) * 1000,
       lagCount: lag.count,
-      requestsPerSecond: Object.fromEntries(Object.entries(requests).map(([verb, count]) => [verb, count / (STEADY_WINDOW_MS / 1000)])),
+      requestsPerSecond: Object.fromEntries(Object.entries(requests).map(([resource, count]) => [resource, count / (STEADY_WINDOW_MS / 1000)])),
       rssMiB: procAfter.map((p) => p.rssBytes / 2 ** 20),
       cpu: procBefore.map((p, i) => cpuShare(p, procAfter[i]!)),
       mostConnections,
+      lapses: deployed.names.reduce((n, name) => n + countInLog(deployed.replicas.replicas.get(name)!.logPath, 'member Lease not renewed within the renew deadline'), 0),
     };
   } finally {
     await deployed.tearDown();
@@ -286,16 +290,17 @@ async function report(scale: ScaleCell[], failover: FailoverCell | undefined, cp
     `Run ${startedAt.toISOString()} on ${(await import('node:os')).cpus().length} cores, Node.js ${process.version}, kube-apiserver ${version.gitVersion}, MariaDB ${mariadb?.v ?? '?'}; ${SHARDS} shards, HPA sync ${HPA_SYNC_SECONDS} s, pollingInterval 1 s, default Lease timing (10 s / 7 s / 2 s).`,
     '',
     markdownTable(
-      ['N', 'replicas', 'all Ready', 'poll lag p99', 'API requests/s at steady state', 'RSS per replica', 'CPU per replica', 'MySQL connections'],
+      ['N', 'replicas', 'all Ready', 'poll lag p99', 'API requests/s at steady state, by resource', 'RSS per replica', 'CPU per replica', 'MySQL connections', 'renewal lapses'],
       scale.map((c) => [
         String(c.n),
         String(c.replicas),
         `${(c.readyMs / 1000).toFixed(1)} s`,
         `<= ${c.lagP99Ms} ms (${c.lagCount} polls)`,
-        Object.entries(c.requestsPerSecond).map(([verb, rate]) => `${verb} ${rate.toFixed(2)}`).join(', ') || '0',
+        Object.entries(c.requestsPerSecond).map(([resource, rate]) => `${resource} ${rate.toFixed(2)}`).join(', ') || '0',
         c.rssMiB.map((m) => `${m.toFixed(0)} MiB`).join(' / '),
         c.cpu.map((x) => `${(x * 100).toFixed(0)} %`).join(' / '),
         String(c.mostConnections),
+        String(c.lapses),
       ]),
     ),
   ];
@@ -307,6 +312,10 @@ async function report(scale: ScaleCell[], failover: FailoverCell | undefined, cp
     );
   }
   return lines.join('\n');
+}
+
+function countInLog(path: string, text: string): number {
+  return readFileSync(path, 'utf8').split(text).length - 1;
 }
 
 main().catch((error: unknown) => {

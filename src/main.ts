@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// The queryscaler process: flags, kubeconfig, start, and a clean stop on SIGTERM/SIGINT.
+// The queryscaler process: flags, kubeconfig, start, and a clean stop on SIGTERM/SIGINT. With no
+// subcommand it runs the autoscaler; `queryscaler explain` explains one ScaledObject and exits.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_API_BURST, DEFAULT_API_QPS } from './controller/kube-api.js';
 import { parseWatchNamespaces } from './controller/watch-scope.js';
-import { createLogger } from './log.js';
+import { exitCodeOfCommanderError, explainCommand } from './explain/command.js';
+import { createLogger, LOG_FORMATS, type LogFormat } from './log.js';
+import { DEFAULT_FRESHNESS_MS, DEFAULT_LATENCY_BUDGET_MS } from './metric-cache/metric-cache.js';
 import { startQueryscaler } from './queryscaler.js';
 import { identityProblem } from './sharding/leases.js';
 import { DEFAULT_LEASE_TIMING } from './sharding/shard-coordinator.js';
@@ -72,7 +75,14 @@ const program = new Command('queryscaler')
   .option('--lease-duration-seconds <s>', 'how long a silent replica keeps its shards', atLeastOne, DEFAULT_LEASE_TIMING.leaseDurationMs / 1000)
   .option('--lease-renew-deadline-seconds <s>', 'a replica that could not renew its Lease for this long stops working', atLeastOne, DEFAULT_LEASE_TIMING.renewDeadlineMs / 1000)
   .option('--lease-renew-period-seconds <s>', 'how often a replica renews its Lease', atLeastOne, DEFAULT_LEASE_TIMING.renewPeriodMs / 1000)
-  .option('--shutdown-delay-seconds <s>', 'on SIGTERM, keep serving (not ready) this long before stopping, while the pod leaves its Service', port, 0);
+  .option('--metric-freshness-ms <ms>', 'a metric request is answered with a value read at most this long before it arrived, else read anew', port, DEFAULT_FRESHNESS_MS)
+  .option('--metric-latency-budget-ms <ms>', 'how long a metric request waits for its own read before the cached value is served (marked stale)', atLeastOne, DEFAULT_LATENCY_BUDGET_MS)
+  .option('--shutdown-delay-seconds <s>', 'on SIGTERM, keep serving (not ready) this long before stopping, while the pod leaves its Service', port, 0)
+  .addOption(new Option('--log-format <format>', 'json: one JSON line per event; text: one readable line, for a terminal').choices(LOG_FORMATS).default('json'))
+  // Root flags only before a subcommand, so explain's --kubeconfig and -n are its own.
+  .enablePositionalOptions()
+  .action(runAutoscaler);
+program.addCommand(explainCommand());
 
 interface CliOptions {
   kubeconfig?: string;
@@ -92,6 +102,7 @@ interface CliOptions {
   kubeApiQps: number;
   kubeApiBurst: number;
   logLevel: string;
+  logFormat: LogFormat;
   shards: number;
   leaseNamespace: string;
   identity?: string;
@@ -100,6 +111,8 @@ interface CliOptions {
   leaseRenewDeadlineSeconds: number;
   leaseRenewPeriodSeconds: number;
   shutdownDelaySeconds: number;
+  metricFreshnessMs: number;
+  metricLatencyBudgetMs: number;
 }
 
 /** A unique name per process: a restarted pod must not be mistaken for the one it replaces. */
@@ -129,9 +142,8 @@ function shardingOptions(opts: CliOptions) {
   };
 }
 
-async function main(): Promise<void> {
-  const opts = program.parse().opts<CliOptions>();
-  const logger = createLogger(opts.logLevel);
+async function runAutoscaler(opts: CliOptions): Promise<void> {
+  const logger = createLogger(opts.logLevel, undefined, opts.logFormat);
   if ((opts.tlsCertFile === undefined) !== (opts.tlsKeyFile === undefined)) {
     throw new Error('--tls-cert-file and --tls-key-file go together: give both, or neither for a self-signed certificate');
   }
@@ -177,6 +189,8 @@ async function main(): Promise<void> {
     apiBurst: opts.kubeApiBurst,
     ...(sharding && { sharding }),
     shutdownDelayMs: opts.shutdownDelaySeconds * 1000,
+    metricFreshnessMs: opts.metricFreshnessMs,
+    metricLatencyBudgetMs: opts.metricLatencyBudgetMs,
   });
   logger.info({ metricsApiPort: running.metricsApiPort, webhookPort: running.webhookPort, prometheusPort: running.prometheusPort }, 'queryscaler started');
 
@@ -207,7 +221,9 @@ function namespacedName(flag: string, value: string): { namespace: string; name:
   return { namespace, name };
 }
 
-main().catch((error: unknown) => {
+program.parseAsync().catch((error: unknown) => {
+  const explainExit = exitCodeOfCommanderError(error);
+  if (explainExit !== undefined) process.exit(explainExit);
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);
 });

@@ -1,7 +1,8 @@
 // Wiring only: one metric cache shared by the controller (which fills it) and the external
 // metrics API (which serves it), the admission webhook reading the controller's caches, one
-// serving certificate for both HTTPS servers, and with sharding the replica's part in the replica
-// set, started and stopped together. main.ts and the tests call this.
+// serving certificate for both HTTPS servers, with sharding the replica's part in the replica set,
+// and one set of Prometheus families for all of them, started and stopped together. main.ts and
+// the tests call this.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { startWebhookServer } from './admission/webhook-server.js';
 import { startController } from './controller/controller.js';
@@ -9,8 +10,10 @@ import { KubeApi } from './controller/kube-api.js';
 import { createLogger, type Logger } from './log.js';
 import { MetricCache } from './metric-cache/metric-cache.js';
 import { startMetricsApiServer } from './metrics-api/server.js';
-import { startPrometheusServer, type PrometheusServer } from './prometheus.js';
-import { setMySqlPoolOptions } from './scalers/mysql/pool-registry.js';
+import { QueryscalerMetrics } from './observability/prometheus-metrics.js';
+import { startPrometheusServer, type PrometheusServer } from './observability/prometheus-server.js';
+import { mysqlPoolStats, setMySqlPoolOptions } from './scalers/mysql/pool-registry.js';
+import { queryscalerVersion } from './version.js';
 import { startCaBundleInjection, type CaBundleTargets } from './serving/ca-bundles.js';
 import { obtainServingCertificate, type ServingCertificateSource } from './serving/serving-certificate.js';
 import { cacheMetricSource } from './metrics-api/metric-answer.js';
@@ -46,6 +49,10 @@ export interface QueryscalerOptions {
    * Secret's, or given files with their CA): peers forward metric requests to each other with it.
    */
   sharding?: ShardingOptions;
+  /** How old a value may be to answer a metric request without a read of its own (MetricCache freshnessMs); default 250 ms. */
+  metricFreshnessMs?: number;
+  /** How long a metric request waits for its own read before the cached value is served (MetricCache latencyBudgetMs); default 250 ms. */
+  metricLatencyBudgetMs?: number;
   /**
    * On stop, /readyz says "shutting down" for this long before anything stops, while everything
    * still serves: the time it takes Kubernetes to take a terminating pod out of its Service.
@@ -54,6 +61,8 @@ export interface QueryscalerOptions {
 }
 
 export interface RunningQueryscaler {
+  /** This instance's Prometheus families, as /metrics serves them. */
+  metrics: QueryscalerMetrics;
   metricsApiPort?: number;
   webhookPort?: number;
   /** CA of the serving certificate, for a caBundle; absent for given files without a CA. */
@@ -65,7 +74,17 @@ export interface RunningQueryscaler {
 export async function startQueryscaler(options: QueryscalerOptions): Promise<RunningQueryscaler> {
   const logger = options.logger ?? createLogger(options.logLevel ?? 'info');
   if (options.mysqlPoolSize !== undefined) setMySqlPoolOptions({ maxConnections: options.mysqlPoolSize });
-  const metricCache = new MetricCache();
+  // Node.js and process figures only where someone can scrape them.
+  const metrics = new QueryscalerMetrics({ processMetrics: options.prometheus !== undefined && options.prometheus !== false, version: queryscalerVersion() });
+  // The pools are the process's: two instances in one process share them.
+  metrics.readPoolsWith(() =>
+    mysqlPoolStats().map((pool) => ({ label: pool.label, open: pool.open, idle: pool.idle, waiting: pool.waiting, maxConnections: pool.maxConnections, leases: pool.leases })),
+  );
+  const metricCache = new MetricCache({
+    metrics,
+    ...(options.metricFreshnessMs !== undefined && { freshnessMs: options.metricFreshnessMs }),
+    ...(options.metricLatencyBudgetMs !== undefined && { latencyBudgetMs: options.metricLatencyBudgetMs }),
+  });
   if (options.sharding !== undefined && options.metricsApi === false) {
     throw new Error('several replicas need the metrics API: the replicas forward metric requests to each other through it');
   }
@@ -80,7 +99,7 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
 
   try {
     const servingLogger = logger.child({ component: 'serving-certificate' });
-    const api = new KubeApi(options.kubeConfig);
+    const api = new KubeApi(options.kubeConfig, { metrics });
     stops.push(() => Promise.resolve(api.close()));
     const serving =
       options.metricsApi !== false || options.webhook
@@ -106,11 +125,13 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
             local,
             scaledObject: (namespace, name) => controller.caches.scaledObjects.get(namespace, name),
             logger,
+            metrics,
           })
         : undefined;
     const controller = await startController({
       kubeConfig: options.kubeConfig,
       metricCache,
+      metrics,
       logger: logger.child({ component: 'controller' }),
       clusterTriggerAuthenticationNamespace: options.clusterTriggerAuthenticationNamespace ?? 'queryscaler',
       ...(options.workers !== undefined && { workers: options.workers }),
@@ -124,6 +145,7 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
 
     let terminating = false;
     const running: RunningQueryscaler = {
+      metrics,
       stop: async () => {
         terminating = true;
         if ((options.shutdownDelayMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
@@ -139,6 +161,7 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
         port: options.metricsApi?.port ?? 6443,
         tls,
         logger: logger.child({ component: 'metrics-api' }),
+        metrics,
         ...(replica && { metricSource: replica.metricSource, peerRequests: replica.peerRequests }),
         notReadyReason: () =>
           terminating
@@ -172,7 +195,7 @@ export async function startQueryscaler(options: QueryscalerOptions): Promise<Run
       stops.push(() => replica.stop());
     }
     if (options.prometheus) {
-      const prometheus: PrometheusServer = await startPrometheusServer(options.prometheus.host, options.prometheus.port);
+      const prometheus: PrometheusServer = await startPrometheusServer(metrics, options.prometheus.host, options.prometheus.port);
       stops.push(() => prometheus.close());
       running.prometheusPort = prometheus.port;
     }

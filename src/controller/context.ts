@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { ScaledObject, ScaledObjectStatus, TriggerAuthentication } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
+import type { QueryscalerMetrics } from '../observability/prometheus-metrics.js';
 import type { Reference } from './credentials.js';
 import type { EventRecorder } from './events.js';
 import type { HorizontalPodAutoscaler } from './desired-hpa.js';
@@ -72,6 +73,8 @@ export interface ControllerContext {
   metricCache: MetricCache;
   polls: PollScheduler;
   logger: Logger;
+  /** This instance's Prometheus families. */
+  metrics: QueryscalerMetrics;
   clusterTriggerAuthenticationNamespace: string;
   /** ScaledObject key -> the objects its credentials were read from. */
   references: Map<string, Set<Reference>>;

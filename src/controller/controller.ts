@@ -5,13 +5,13 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FINALIZER, SCALED_OBJECT_LABEL, type ScaledObject, type ScaleTargetRef, type TriggerAuthentication } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
-import type { Caches, ControllerContext, WorkloadMetadata } from './context.js';
+import { QueryscalerMetrics, type RegisteredResources } from '../observability/prometheus-metrics.js';
+import { splitKey, type Caches, type ControllerContext, type WorkloadMetadata } from './context.js';
 import type { Reference } from './credentials.js';
 import { MANAGED_BY, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { EventRecorder } from './events.js';
 import { Informer, type InformerHandlers, type KubeObject } from './informers.js';
 import { KubeApi } from './kube-api.js';
-import { pollMetrics } from './poll-metrics.js';
 import { PollScheduler } from './poll-scheduler.js';
 import { NamedObjects } from './referenced-objects/named-objects.js';
 import type { ReferencedObjects } from './referenced-objects/referenced-objects.js';
@@ -47,9 +47,12 @@ export interface ControllerOptions {
   restrictSecretAccess?: boolean;
   /** Which ScaledObjects this replica works on; default all of them (a single replica). */
   ownership?: Ownership;
+  /** Where the controller's Prometheus families live; a registry of its own when absent. */
+  metrics?: QueryscalerMetrics;
 }
 
 export interface RunningController {
+  metrics: QueryscalerMetrics;
   /** Every cache has had its first list. */
   readonly synced: boolean;
   /** What the controller's caches hold, for the admission webhook to judge by the same view (and for forwarding). */
@@ -61,7 +64,9 @@ type SoObject = ScaledObject & KubeObject;
 
 export async function startController(options: ControllerOptions): Promise<RunningController> {
   const { logger } = options;
+  const metrics = options.metrics ?? new QueryscalerMetrics();
   const api = new KubeApi(options.kubeConfig, {
+    metrics,
     ...(options.apiQps !== undefined && { qps: options.apiQps }),
     ...(options.apiBurst !== undefined && { burst: options.apiBurst }),
   });
@@ -193,13 +198,16 @@ export async function startController(options: ControllerOptions): Promise<Runni
       enqueueReferencing,
     );
 
-  const pollFigures = pollMetrics();
   const polls = new PollScheduler({
-    onLag: (_key, lagMs) => pollFigures.observeLag(lagMs),
-    onSkip: (_key, ticks) => pollFigures.countSkipped(ticks),
+    onLag: (key, lagMs) => {
+      const { namespace, name } = splitKey(key);
+      metrics.observePollLag(namespace, name, lagMs);
+    },
+    onSkip: (_key, ticks) => metrics.countSkippedTicks(ticks),
     onError: (key, error) => logger.warn({ scaledObject: key, err: error }, 'poll failed'),
   });
-  const scalerSets = new ScalerSets(options.metricCache, logger);
+  const scalerSets = new ScalerSets(options.metricCache, logger, metrics.dataSource);
+  metrics.countResourcesWith(() => registeredResources(caches));
   // Targets of other kinds (a custom resource with /scale) are watched while some ScaledObject targets them.
   const targetWatches = new TargetWatches({
     watchOf: (r) => targetInformer(`${r.group === '' ? '/api' : `/apis/${r.group}`}/${r.version}/${r.resource}`, r.group === '' ? r.version : `${r.group}/${r.version}`, r.kind),
@@ -217,6 +225,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     metricCache: options.metricCache,
     polls,
     logger,
+    metrics,
     clusterTriggerAuthenticationNamespace: options.clusterTriggerAuthenticationNamespace,
     references,
     states,
@@ -254,9 +263,15 @@ export async function startController(options: ControllerOptions): Promise<Runni
   workQueue.start();
   // The informers enqueued every ScaledObject while listing; this catches any listed before the queue existed.
   for (const so of caches.scaledObjects.list()) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
+  const resyncIntervalMs = options.resyncIntervalMs ?? 5 * 60_000;
+  // Spread over the interval, not all at once: 3,000 objects resynced together spent a minute of the
+  // whole API rate on GETs every five minutes (bench/replicas), starving whatever else came then.
   const resync = setInterval(() => {
-    for (const so of caches.scaledObjects.list()) enqueue(`${so.metadata.namespace}/${so.metadata.name}`);
-  }, options.resyncIntervalMs ?? 5 * 60_000);
+    for (const so of caches.scaledObjects.list()) {
+      const key = `${so.metadata.namespace}/${so.metadata.name}`;
+      if (ownership.owns(key)) workQueue.addAfter(key, Math.random() * resyncIntervalMs);
+    }
+  }, resyncIntervalMs);
   logger.info(
     { workers: options.workers ?? 4, watchNamespaces: watchNamespaces.length === 0 ? 'all' : watchNamespaces, restrictSecretAccess: options.restrictSecretAccess === true },
     'controller started',
@@ -264,6 +279,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
 
   let stopping: Promise<void> | undefined;
   return {
+    metrics,
     get synced() {
       return allInformers.every((i) => i.synced);
     },
@@ -279,6 +295,29 @@ export async function startController(options: ControllerOptions): Promise<Runni
         logger.info('controller stopped');
       })()),
   };
+}
+
+/** KEDA's keda_trigger_registered_total and keda_resource_registered_total, counted from the caches. */
+function registeredResources(caches: ControllerContext['caches']): RegisteredResources {
+  const triggersByType = new Map<string, number>();
+  const resources = new Map<string, { type: string; namespace: string; count: number }>();
+  const count = (type: string, objects: ReadonlyArray<{ metadata: { namespace?: string } }>): void => {
+    for (const object of objects) {
+      // KEDA counts cluster-scoped resources under "default".
+      const namespace = object.metadata.namespace ?? 'default';
+      const entry = resources.get(`${type}/${namespace}`) ?? { type, namespace, count: 0 };
+      entry.count += 1;
+      resources.set(`${type}/${namespace}`, entry);
+    }
+  };
+  const scaledObjects = caches.scaledObjects.list();
+  count('scaled_object', scaledObjects);
+  count('trigger_authentication', caches.triggerAuthentications.list());
+  count('cluster_trigger_authentication', caches.clusterTriggerAuthentications.list());
+  for (const trigger of scaledObjects.flatMap((so) => so.spec?.triggers ?? [])) {
+    triggersByType.set(trigger.type, (triggersByType.get(trigger.type) ?? 0) + 1);
+  }
+  return { triggersByType, resources: [...resources.values()] };
 }
 
 function userVisibleChange(previous: SoObject, next: SoObject): boolean {

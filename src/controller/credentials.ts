@@ -1,8 +1,11 @@
 // Turns a trigger's authenticationRef and the target's container environment into the plain
 // parameters a scaler takes, as KEDA's resolver does. Pure: Secrets, ConfigMaps and
-// TriggerAuthentications come through a Lookup backed by the informer caches. Every failure names
-// the field to fix and the object it looked at; no message ever carries a value it read.
-import type { AuthenticationRef, ScaleTrigger, TriggerAuthentication } from '../api/types.js';
+// TriggerAuthentications come through a Lookup, backed by the informer caches in the controller and
+// by objects read once (or from files) in `queryscaler explain`, which so resolves exactly as the
+// controller does. Every failure names the field to fix and the object it looked at; no message
+// ever carries a value it read.
+import type { AuthenticationRef, ScaledObject, ScaleTrigger, TriggerAuthentication } from '../api/types.js';
+import type { ResolvedTriggerCredentials } from './scaler-set.js';
 
 export interface EnvVar {
   name: string;
@@ -244,6 +247,53 @@ export function resolveAuthParams(ref: AuthenticationRef | undefined, context: A
 }
 
 const SUPPORTED_AUTH_SOURCES = new Set(['secretTargetRef', 'configMapTargetRef', 'env']);
+
+export interface TriggerCredentialsInput {
+  so: ScaledObject;
+  target: TargetDescription;
+  /** The target's pod template containers, whose environment `*FromEnv` parameters and `env` entries read. */
+  containers: readonly ContainerSpec[];
+  lookup: Lookup;
+  /** Where ClusterTriggerAuthentications read their Secrets and ConfigMaps. */
+  clusterNamespace: string;
+  /** Filled with every object looked at, found or not, even when resolution fails. */
+  references: References;
+}
+
+/** Every trigger's parameters from its authenticationRef, and the environment of those that read it. Throws CredentialError. */
+export function resolveTriggerCredentials(input: TriggerCredentialsInput): ResolvedTriggerCredentials[] {
+  const { so, target, lookup, references } = input;
+  const envs = new Map<string, Record<string, string>>();
+  const envOf = (containerName: string | undefined): Record<string, string> => {
+    const container = selectContainer(target, input.containers, containerName ?? so.spec.scaleTargetRef.envSourceContainerName);
+    let env = envs.get(container.name);
+    if (!env) {
+      env = containerEnv(container, target, lookup, references);
+      envs.set(container.name, env);
+    }
+    return env;
+  };
+  // A name given but matching no container is reported even when no trigger reads the environment.
+  if (so.spec.scaleTargetRef.envSourceContainerName !== undefined) envOf(undefined);
+  return so.spec.triggers.map((trigger, triggerIndex) => ({
+    authParams: resolveAuthParams(trigger.authenticationRef, {
+      namespace: target.namespace,
+      clusterNamespace: input.clusterNamespace,
+      triggerIndex,
+      lookup,
+      envOf,
+      references,
+    }),
+    resolvedEnv: readsContainerEnv(trigger) ? envOf(undefined) : {},
+  }));
+}
+
+/** A Secret's data as plain text: the API holds it base64-encoded. */
+export function decodedSecretData(data: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const decoded: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data ?? {})) decoded[k] = Buffer.from(v, 'base64').toString('utf8');
+  return decoded;
+}
 
 function keyOf(
   kind: 'Secret' | 'ConfigMap',

@@ -81,7 +81,7 @@ export class EventRecorder {
       if (this.recorded.size >= MAX_REMEMBERED) this.recorded.delete(this.recorded.keys().next().value as string);
       this.recorded.set(key, { eventName, count: created.count, writtenAt: performance.now() });
     } catch (error) {
-      this.logger.warn({ err: error, object: `${object.namespace}/${object.name}`, reason }, 'could not record event');
+      this.logger.warn({ err: error, scaledObject: `${object.namespace}/${object.name}`, reason }, 'could not record event');
     }
   }
 

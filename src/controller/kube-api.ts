@@ -4,7 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Counter, register } from 'prom-client';
+import type { QueryscalerMetrics } from '../observability/prometheus-metrics.js';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
@@ -15,17 +15,6 @@ const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
   json: 'application/json-patch+json',
   strategic: 'application/strategic-merge-patch+json',
 };
-
-function requestCounter(): Counter<'verb' | 'resource'> {
-  // Tests start several controllers in one process; the counter must be registered once.
-  const existing = register.getSingleMetric('queryscaler_kube_api_requests_total');
-  if (existing) return existing as Counter<'verb' | 'resource'>;
-  return new Counter({
-    name: 'queryscaler_kube_api_requests_total',
-    help: 'Requests the controller sent to the Kubernetes API server, by verb and resource.',
-    labelNames: ['verb', 'resource'],
-  });
-}
 
 /** A non-2xx answer of the API server, with the Status it returned. */
 export class KubeApiError extends Error {
@@ -146,6 +135,8 @@ export interface WatchEvent {
 export interface KubeApiOptions {
   qps?: number;
   burst?: number;
+  /** Counts every request (queryscaler_kube_api_requests_total); uncounted when absent. */
+  metrics?: QueryscalerMetrics;
 }
 
 /** The resource a path names, for the request counter: `/apis/apps/v1/namespaces/x/statefulsets/y/scale` -> `statefulsets/scale`. */
@@ -162,7 +153,7 @@ export function resourceOfPath(path: string): string {
 export class KubeApi {
   private readonly server: URL;
   private readonly bucket: TokenBucket;
-  private readonly counter = requestCounter();
+  private readonly metrics: QueryscalerMetrics | undefined;
   private readonly agent: http.Agent;
   private readonly watchAgent: http.Agent;
   private baseOptions: https.RequestOptions | undefined;
@@ -175,6 +166,7 @@ export class KubeApi {
     if (!cluster) throw new Error('kubeconfig has no current cluster; set current-context to a context with a cluster');
     this.server = new URL(cluster.server);
     this.bucket = new TokenBucket(options.qps ?? DEFAULT_API_QPS, options.burst ?? DEFAULT_API_BURST);
+    this.metrics = options.metrics;
     const AgentClass = this.server.protocol === 'https:' ? https.Agent : http.Agent;
     this.agent = new AgentClass({ keepAlive: true, maxSockets: 16 });
     this.watchAgent = new AgentClass({ keepAlive: false });
@@ -182,7 +174,7 @@ export class KubeApi {
 
   async request<T>(verb: Verb, path: string, options: RequestOptions = {}): Promise<T> {
     await this.bucket.take(options.signal);
-    this.counter.inc({ verb, resource: resourceOfPath(path) });
+    this.metrics?.countKubeRequest(verb, resourceOfPath(path));
     const response = await this.send(verb, path, options, this.agent);
     const text = await readAll(response);
     const status = response.statusCode ?? 0;
@@ -196,7 +188,7 @@ export class KubeApi {
    */
   async watch(path: string, query: RequestOptions['query'], onEvent: (event: WatchEvent) => void, signal: AbortSignal, accept?: string): Promise<void> {
     await this.bucket.take(signal);
-    this.counter.inc({ verb: 'watch', resource: resourceOfPath(path) });
+    this.metrics?.countKubeRequest('watch', resourceOfPath(path));
     const timeoutSeconds = Number(query?.timeoutSeconds ?? 300);
     const response = await this.send('watch', path, { query: { ...query, watch: true }, signal, timeoutMs: 30_000, ...(accept !== undefined && { accept }) }, this.watchAgent);
     const status = response.statusCode ?? 0;

@@ -42,6 +42,7 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
     const lastSeenActive = outcome.active ? startedAt : (previous?.lastSeenActive ?? lastActiveFromStatus(so.status, now));
     const first = outcome.readings[0];
     const allFailed = outcome.readings.length > 0 && outcome.readings.every((r) => r.error !== undefined);
+    context.metrics.setFallbackActive(namespace, name, outcome.fallbackActive);
     state.activity = {
       active: outcome.active,
       fallbackActive: outcome.fallbackActive,
@@ -59,6 +60,7 @@ export async function pollOnce(context: ControllerContext, key: string, signal: 
       const message = `${trigger}: ${audit.excessMessage ?? ''}`;
       if (audit.excessMessage !== undefined && !warnedBefore.has(message)) {
         await context.events.record(involved(so), 'Warning', 'TriggerAccountExcessPrivileges', message);
+        context.logger.warn({ scaledObject: key, reason: 'TriggerAccountExcessPrivileges', warning: message }, 'guard rail');
       }
     }
     for (const reading of outcome.readings) {

@@ -15,16 +15,7 @@ import {
   type ControllerContext,
   type ObjectState,
 } from './context.js';
-import {
-  containerEnv,
-  CredentialError,
-  readsContainerEnv,
-  References,
-  resolveAuthParams,
-  selectContainer,
-  type Lookup,
-  type TargetDescription,
-} from './credentials.js';
+import { CredentialError, References, resolveTriggerCredentials, type Lookup } from './credentials.js';
 import { desiredHpa, hpaName, hpaNeedsUpdate, type HorizontalPodAutoscaler } from './desired-hpa.js';
 import { ensureFinalizer, finalize } from './finalizer.js';
 import { guardRailWarnings } from './guard-rails.js';
@@ -127,6 +118,10 @@ async function converge(context: ControllerContext, key: string, so: ScaledObjec
   });
   if (pause.kind === 'paused' && pause.warning !== undefined) warnings.push({ reason: 'PausedAnnotationNotBoolean', message: pause.warning });
   for (const warning of warnings) await context.events.record(involved(so), 'Warning', warning.reason, warning.message);
+  if (context.metrics.setGuardRailWarnings(namespace, so.metadata.name, warnings.map((w) => w.reason))) {
+    for (const warning of warnings) context.logger.warn({ scaledObject: key, reason: warning.reason, warning: warning.message }, 'guard rail');
+  }
+  context.metrics.setPaused(namespace, so.metadata.name, pause.kind !== 'none');
 
   if (pause.kind === 'paused' || pause.kind === 'paused-replicas') {
     await context.polls.unschedule(key);
@@ -197,34 +192,16 @@ function resolveCredentials(
   object: TargetObject,
   objects: ObjectData,
 ): ResolvedTriggerCredentials[] {
-  const namespace = so.metadata.namespace ?? '';
   const references = new References();
-  const description: TargetDescription = { kind: target.kind, namespace, name: target.name };
-  const lookup = cacheLookup(context, objects);
-  const envs = new Map<string, Record<string, string>>();
-  const envOf = (containerName: string | undefined): Record<string, string> => {
-    const container = selectContainer(description, object.containers, containerName ?? so.spec.scaleTargetRef.envSourceContainerName);
-    let env = envs.get(container.name);
-    if (!env) {
-      env = containerEnv(container, description, lookup, references);
-      envs.set(container.name, env);
-    }
-    return env;
-  };
   try {
-    // A name given but matching no container is reported even when no trigger reads the environment.
-    if (so.spec.scaleTargetRef.envSourceContainerName !== undefined) envOf(undefined);
-    return so.spec.triggers.map((trigger, triggerIndex) => ({
-      authParams: resolveAuthParams(trigger.authenticationRef, {
-        namespace,
-        clusterNamespace: context.clusterTriggerAuthenticationNamespace,
-        triggerIndex,
-        lookup,
-        envOf,
-        references,
-      }),
-      resolvedEnv: readsContainerEnv(trigger) ? envOf(undefined) : {},
-    }));
+    return resolveTriggerCredentials({
+      so,
+      target: { kind: target.kind, namespace: so.metadata.namespace ?? '', name: target.name },
+      containers: object.containers,
+      lookup: cacheLookup(context, objects),
+      clusterNamespace: context.clusterTriggerAuthenticationNamespace,
+      references,
+    });
   } catch (error) {
     if (!(error instanceof CredentialError)) throw error;
     // envSourceContainerName is part of scaleTargetRef: the fault is in the target reference, not the auth.
@@ -333,6 +310,7 @@ async function notReady(context: ControllerContext, key: string, so: ScaledObjec
   state.activity = undefined;
   state.ready = { status: 'False', reason: error.reason, message: error.message };
   context.logger.warn({ scaledObject: key, reason: error.reason, problem: error.message }, 'ScaledObject is not ready');
+  context.metrics.countScaledObjectError(so.metadata.namespace ?? '', so.metadata.name);
   await context.events.record(involved(so), 'Warning', error.reason, error.message);
   await writeStatus(context, key, signal);
 }
@@ -348,4 +326,5 @@ export async function forget(context: ControllerContext, key: string): Promise<v
   context.states.delete(key);
   context.references.delete(key);
   context.events.forget(namespace, name);
+  context.metrics.forgetScaledObject(namespace, name);
 }

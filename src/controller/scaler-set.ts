@@ -8,13 +8,22 @@ import type { Fallback, ScaledObject } from '../api/types.js';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
 import type { RegisteredScaledObject, RegisteredTrigger } from '../metric-cache/types.js';
 import { findScalerType, knownScalerTypes } from '../scalers/registry.js';
-import { ScalerConfigError, type MetricSpec, type Scaler, type ScalerType, type TriggerInput } from '../scalers/scaler.js';
+import {
+  ScalerConfigError,
+  type DataSourceObserver,
+  type MetricSpec,
+  type Scaler,
+  type ScalerType,
+  type TriggerInput,
+} from '../scalers/scaler.js';
 import { scalingSettings } from '../api/defaults.js';
 import { readsContainerEnv } from './credentials.js';
 import { metricNameProblem } from './object-names.js';
 
 export interface ParsedTrigger {
   index: number;
+  /** KEDA's `scaler` label: the trigger's name, or the type's KEDA scaler name. */
+  scalerName: string;
   type: ScalerType<unknown>;
   config: unknown;
   input: TriggerInput;
@@ -37,7 +46,7 @@ export function parseTriggers(so: ScaledObject, credentials: readonly ResolvedTr
     const input = triggerInput(so, index, credentials[index] ?? NO_CREDENTIALS);
     const config = type.parse(input);
     refuseLongMetricNames(type, config, index);
-    return { index, type, config, input, useCachedMetrics: trigger.useCachedMetrics ?? false };
+    return { index, scalerName: trigger.name ?? type.kedaScalerName, type, config, input, useCachedMetrics: trigger.useCachedMetrics ?? false };
   });
 }
 
@@ -105,6 +114,8 @@ export class ScalerSets {
   constructor(
     private readonly metricCache: MetricCache,
     private readonly logger: Logger,
+    /** Hears what the scalers' data sources do (queries sent, readings shared), for /metrics. */
+    private readonly observer?: DataSourceObserver,
   ) {}
 
   /** Registers the ScaledObject's scalers with the cache, building new ones only when inputs changed. */
@@ -122,8 +133,10 @@ export class ScalerSets {
       const built: RegisteredTrigger[] = [];
       try {
         for (const p of parsed) {
-          const scaler: Scaler = p.type.create(p.config, p.input);
-          for (const spec of scaler.metricSpecs) built.push({ triggerIndex: p.index, spec, scaler, useCachedMetrics: p.useCachedMetrics });
+          const scaler: Scaler = p.type.create(p.config, p.input, this.observer);
+          for (const spec of scaler.metricSpecs) {
+            built.push({ triggerIndex: p.index, scalerName: p.scalerName, spec, scaler, useCachedMetrics: p.useCachedMetrics });
+          }
           if (scaler.metricSpecs.length === 0) await scaler.close();
         }
       } catch (error) {
@@ -180,7 +193,7 @@ export class ScalerSets {
 function inputsHash(parsed: readonly ParsedTrigger[]): string {
   const hash = createHash('sha256');
   for (const p of parsed) {
-    hash.update(JSON.stringify([p.type.type, p.useCachedMetrics, p.input, sortedEntries(p.input.authParams), sortedEntries(p.input.resolvedEnv)]));
+    hash.update(JSON.stringify([p.type.type, p.scalerName, p.useCachedMetrics, p.input, sortedEntries(p.input.authParams), sortedEntries(p.input.resolvedEnv)]));
   }
   return hash.digest('hex');
 }

@@ -2,7 +2,8 @@
 // pollingInterval; the metrics API answers each HPA request from it with a value read at most
 // freshnessMs (250 ms) before the request arrived, reading the trigger itself when the cached value
 // is older. One read per trigger at a time: concurrent callers (poll and any number of HPA
-// requests) share the read in flight instead of each querying the database.
+// requests) share the read in flight instead of each querying the database. Every read it records,
+// it also reports to /metrics (the keda_scaler_* families).
 //
 // Where this differs from KEDA, and why. KEDA queries the data source on every HPA request (unless
 // useCachedMetrics). Ours shares: a request takes a value read up to 250 ms before it arrived, by
@@ -17,8 +18,9 @@
 // KEDA's meaning: the last poll's value, no query.
 
 import type { TriggerHealth } from '../api/types.js';
+import { QueryscalerMetrics, type TriggerSeries } from '../observability/prometheus-metrics.js';
 import { ScalerError, type MetricsAndActivity } from '../scalers/scaler.js';
-import { isFallbackInForce, servedMetric } from './fallback.js';
+import { fallbackValue, isFallbackInForce, servedMetric } from './fallback.js';
 import type { PollOutcome, RegisteredScaledObject, RegisteredTrigger, ServedMetric, StaleReason, TriggerReading } from './types.js';
 
 export const DEFAULT_READ_TIMEOUT_MS = 10_000;
@@ -36,6 +38,8 @@ export interface MetricCacheOptions {
   latencyBudgetMs?: number;
   /** Milliseconds since the epoch; injectable so tests can age readings without waiting. */
   now?: () => number;
+  /** Where readings and cache answers are counted; a private registry when absent. */
+  metrics?: QueryscalerMetrics;
 }
 
 export interface ScaledObjectHealth {
@@ -79,6 +83,7 @@ export class MetricCache {
   private readonly freshnessMs: number;
   private readonly latencyBudgetMs: number;
   private readonly now: () => number;
+  private readonly metrics: QueryscalerMetrics;
 
   constructor(options: MetricCacheOptions = {}) {
     this.readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
@@ -93,6 +98,7 @@ export class MetricCache {
       }
     }
     this.now = options.now ?? Date.now;
+    this.metrics = options.metrics ?? new QueryscalerMetrics();
   }
 
   /**
@@ -122,6 +128,8 @@ export class MetricCache {
       }
     }
     this.entries.set(key, { registered: entry, triggers });
+    this.metrics.keepTriggers(entry.namespace, entry.name, entry.triggers.map((trigger) => triggerSeries(entry, trigger)));
+    for (const trigger of entry.triggers) this.metrics.setTriggerTarget(triggerSeries(entry, trigger), trigger.spec.targetValue);
   }
 
   unregister(namespace: string, name: string): void {
@@ -130,6 +138,7 @@ export class MetricCache {
     if (entry === undefined) return;
     this.entries.delete(key);
     abortReads(entry, 'unregistered');
+    this.metrics.keepTriggers(namespace, name, []);
   }
 
   has(namespace: string, name: string): boolean {
@@ -176,9 +185,12 @@ export class MetricCache {
 
     const cached = state.reading;
     if (cached !== undefined && (state.trigger.useCachedMetrics || this.isFresh(cached, arrivedAt))) {
+      this.metrics.countCacheAnswer(true);
       return this.answer(entry, state, cached, arrivedAt, 'use-cached-metrics');
     }
-    if (cached !== undefined && this.isSlow(state)) return this.answer(entry, state, cached, arrivedAt, 'slow-read');
+    const slow = cached !== undefined && this.isSlow(state);
+    this.metrics.countCacheAnswer(slow);
+    if (slow) return this.answer(entry, state, cached, arrivedAt, 'slow-read');
     let reading: TriggerReading;
     try {
       reading = await this.freshReading(entry, state, arrivedAt, signal);
@@ -336,6 +348,15 @@ export class MetricCache {
       state.consecutiveFailures = consecutiveFailures;
       state.reading = recorded;
       state.lastReadMs = durationMs;
+      const { spec } = state.trigger;
+      const { fallback } = current.registered;
+      const served = recorded.value ?? (fallback !== undefined && isFallbackInForce(consecutiveFailures, spec, fallback) ? fallbackValue(spec, fallback) : undefined);
+      this.metrics.recordReading(triggerSeries(current.registered, state.trigger), {
+        ...(served !== undefined && { value: served }),
+        active: recorded.active,
+        failed: recorded.value === undefined,
+        latencyMs: durationMs,
+      });
     }
     return recorded;
   }
@@ -376,6 +397,10 @@ export class MetricCache {
     const detail = error instanceof Error ? error.message : String(error);
     return { ...base, error: { reason: 'QueryFailed', message: `reading metric ${metricName} of ScaledObject ${object} failed unexpectedly: ${detail}` } };
   }
+}
+
+function triggerSeries(entry: RegisteredScaledObject, trigger: RegisteredTrigger): TriggerSeries {
+  return { namespace: entry.namespace, scaledObject: entry.name, metric: trigger.spec.metricName, scaler: trigger.scalerName, triggerIndex: trigger.triggerIndex };
 }
 
 function objectKey(namespace: string, name: string): string {

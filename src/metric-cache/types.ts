@@ -6,6 +6,8 @@ import type { AccountAudit, MetricSpec, Scaler, ScalerFailureReason } from '../s
 
 export interface RegisteredTrigger {
   triggerIndex: number;
+  /** KEDA's `scaler` label for /metrics: the trigger's name, or its type's KEDA scaler name. */
+  scalerName: string;
   spec: MetricSpec;
   scaler: Scaler;
   useCachedMetrics: boolean;

@@ -1,7 +1,8 @@
 // Prometheus figures of the metric answers: how old each served value was when it was answered, and
 // how many answers held a value older than the freshness bound, by why (src/metric-cache/types.ts
-// StaleReason). Self-contained, so it can move to wherever the process's metrics end up living.
-import { Counter, Histogram, register } from 'prom-client';
+// StaleReason), in the registry of the queryscaler instance they belong to; and each answer's HTTP
+// code, told to whoever counts those (the instance's QueryscalerMetrics).
+import { Counter, Histogram, register, type Registry } from 'prom-client';
 import type { StaleReason } from '../metric-cache/types.js';
 
 export const ANSWER_AGE_METRIC = 'queryscaler_metric_answer_age_seconds';
@@ -13,20 +14,23 @@ export const ANSWER_AGE_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 export interface AnswerMetrics {
   observeAge(ageMs: number): void;
   countStale(reason: StaleReason): void;
+  countAnswer(code: number): void;
 }
 
-export function answerMetrics(): AnswerMetrics {
-  // Tests start several servers in one process; each metric must be registered once.
+export function answerMetrics(registry: Registry = register, countAnswer: (code: number) => void = () => undefined): AnswerMetrics {
+  // Several servers may share a registry (tests); each metric is registered once in it.
   const age =
-    (register.getSingleMetric(ANSWER_AGE_METRIC) as Histogram | undefined) ??
+    (registry.getSingleMetric(ANSWER_AGE_METRIC) as Histogram | undefined) ??
     new Histogram({
+      registers: [registry],
       name: ANSWER_AGE_METRIC,
       help: 'Age of each metric value served to the HPA (from its read to the answer), in seconds; fallback values are not counted.',
       buckets: ANSWER_AGE_BUCKETS,
     });
   const stale =
-    (register.getSingleMetric(STALE_ANSWERS_METRIC) as Counter<'reason'> | undefined) ??
+    (registry.getSingleMetric(STALE_ANSWERS_METRIC) as Counter<'reason'> | undefined) ??
     new Counter({
+      registers: [registry],
       name: STALE_ANSWERS_METRIC,
       help: 'Metric answers whose value was read longer than the freshness bound before the request: over-budget, slow-read or use-cached-metrics.',
       labelNames: ['reason'],
@@ -34,5 +38,6 @@ export function answerMetrics(): AnswerMetrics {
   return {
     observeAge: (ageMs) => age.observe(Math.max(0, ageMs) / 1000),
     countStale: (reason) => stale.inc({ reason }),
+    countAnswer,
   };
 }

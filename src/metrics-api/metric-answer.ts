@@ -44,8 +44,9 @@ export function metricServer(source: MetricSource, logger: Logger, figures: Answ
       else logger.debug(line, STALE_MESSAGES[reason]);
     }
     const answer = externalMetricAnswer(served, request, metricNames);
+    figures.countAnswer(answer.code);
     if (answer.code >= 500) {
-      logger.warn({ ...request, message: (answer.body as Status).message }, 'cannot serve external metric');
+      logger.warn({ scaledObject: `${request.namespace}/${request.scaledObject}`, metricName: request.metricName, message: (answer.body as Status).message }, 'cannot serve external metric');
     }
     return answer;
   };

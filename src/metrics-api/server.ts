@@ -12,10 +12,12 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { MetricCache } from '../metric-cache/metric-cache.js';
 import type { MetricSource } from '../metric-cache/types.js';
+import type { QueryscalerMetrics } from '../observability/prometheus-metrics.js';
 import { requestAdmission } from './admission.js';
 import { CachedAuthorizer, type AccessCacheOptions } from './authorization.js';
 import { apiGroup, apiGroupList, apiResourceList, EXTERNAL_METRICS_GROUP_VERSION } from './discovery.js';
 import { errorText } from './error-text.js';
+import { answerMetrics } from './answer-metrics.js';
 import { cacheMetricSource, metricServer } from './metric-answer.js';
 import { answerMetricRequest, metricFastPath } from './metric-fast-path.js';
 import { openApiV2, openApiV3GroupVersion, openApiV3Index, OPENAPI_V3_GROUP_VERSION_PATH } from './openapi.js';
@@ -33,6 +35,8 @@ export interface MetricsApiServerOptions {
   /** Serving certificate (src/serving/ chooses it). */
   tls: { certPem: string; keyPem: string };
   logger: Logger;
+  /** Counts the metric answers by status code (queryscaler_metrics_api_requests_total). */
+  metrics?: QueryscalerMetrics;
   /** Overrides requestheader-allowed-names from the ConfigMap; an empty list allows any CN. */
   allowedNames?: string[];
   /** How often the ConfigMap is re-read (CA rotation). Default 60 s. */
@@ -66,7 +70,8 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
     ...(options.allowedNames !== undefined && { allowedNames: options.allowedNames }),
     logger,
   });
-  const serveMetric = metricServer(options.metricSource ?? cacheMetricSource(options.cache), logger);
+  const figures = answerMetrics(options.metrics?.registry, (code) => options.metrics?.countMetricsApiAnswer(code));
+  const serveMetric = metricServer(options.metricSource ?? cacheMetricSource(options.cache), logger, figures);
   const fastPath = metricFastPath({ admit, serveMetric, logger });
 
   const app = express();

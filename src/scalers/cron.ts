@@ -21,6 +21,7 @@ const TIMEZONE_EXAMPLE = 'an IANA time zone such as Etc/UTC or Europe/Berlin';
 
 export const cronScalerType: ScalerType<CronConfig> = {
   type: 'cron',
+  kedaScalerName: 'cronScaler',
   parse: parseCronConfig,
   metricSpecs: cronMetricSpecs,
   // A cron trigger reads no credentials: the whole parse holds at admission too.

@@ -71,9 +71,25 @@ export interface Scaler {
   close(): Promise<void>;
 }
 
+/** How a reading was served: a query sent for it, a query in flight shared, or a recent result reused. */
+export type ReadingSource = 'query' | 'joined' | 'recent';
+
+/**
+ * What a scaler tells about its data source beyond values, for /metrics. One per queryscaler
+ * instance, handed to create(); `source` names the data source without secrets (user@host:port/db).
+ */
+export interface DataSourceObserver {
+  /** A query was sent and answered (or failed) after `durationMs`; once per query, however many readings it served. */
+  queryRan(source: string, durationMs: number, ok: boolean): void;
+  /** A reading was served, and how. */
+  readingServed(source: string, how: ReadingSource): void;
+}
+
 /** One trigger type. The registry (registry.ts) is the only place that lists them all. */
 export interface ScalerType<Config> {
   readonly type: string;
+  /** KEDA's name for the scaler (its Go type, e.g. mySQLScaler): the `scaler` label of the keda_scaler_* metrics. */
+  readonly kedaScalerName: string;
   /** Pure: validates metadata and auth into a typed config, or throws ScalerConfigError. No I/O. */
   parse(input: TriggerInput): Config;
   /**
@@ -90,7 +106,7 @@ export interface ScalerType<Config> {
    */
   checkWithoutCredentials?(input: TriggerInput): void;
   /** Builds the scaler. Must not need the data source to be reachable (lazy connect). */
-  create(config: Config, input: TriggerInput): Scaler;
+  create(config: Config, input: TriggerInput, observer?: DataSourceObserver): Scaler;
   /**
    * The host name the trigger reads its data from, for types that have one: the controller warns
    * when a ScaledObject could scale away the very database its trigger queries.

@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
 import type { MetricRequest, MetricSource, ServedAnswer, ServedMetric } from '../metric-cache/types.js';
+import { SILENT_SHARDING, type ShardingObserver } from './observer.js';
 import type { PeerReplica } from './shard-coordinator.js';
 
 export interface PeerTrust {
@@ -103,8 +104,7 @@ export interface ForwardingOptions {
   logger: Logger;
   /** Limit of one forwarded request; default 3 s (the owner may read the database for it). */
   timeoutMs?: number;
-  /** Told of each answer served from the status because no owner answered. */
-  onPublishedFallback?: (request: MetricRequest) => void;
+  observer?: ShardingObserver;
 }
 
 /** After a failed connection a peer is not tried again for this long: a dead owner must not cost every request a timeout. */
@@ -113,8 +113,10 @@ const PEER_DOWN_MS = 1_000;
 export class MetricForwarder {
   private readonly agent: https.Agent;
   private readonly downUntil = new Map<string, number>();
+  private readonly observer: ShardingObserver;
 
   constructor(private readonly options: ForwardingOptions) {
+    this.observer = options.observer ?? SILENT_SHARDING;
     const { certificateFingerprint } = options.trust;
     this.agent = new https.Agent({
       keepAlive: true,
@@ -132,11 +134,17 @@ export class MetricForwarder {
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const owner = this.options.ownerOf(key);
       if (owner === undefined) break;
-      if (owner.identity === this.options.identity) return this.orPublished(request, await this.options.local(request, signal));
+      if (owner.identity === this.options.identity) {
+        this.observer.metricRouted('local');
+        return this.orPublished(request, await this.options.local(request, signal));
+      }
       if ((this.downUntil.get(owner.peerAddress) ?? 0) > performance.now()) break;
       try {
         const answer = await this.fetch(owner.peerAddress, request, signal);
-        if (answer.served.kind !== 'unknown-scaledobject' || this.options.ownerOf(key)?.identity === owner.identity) return this.orPublished(request, answer);
+        if (answer.served.kind !== 'unknown-scaledobject' || this.options.ownerOf(key)?.identity === owner.identity) {
+          this.observer.metricRouted('forwarded');
+          return this.orPublished(request, answer);
+        }
       } catch (error) {
         if (signal.aborted) throw error;
         this.downUntil.set(owner.peerAddress, performance.now() + PEER_DOWN_MS);
@@ -164,8 +172,10 @@ export class MetricForwarder {
 
   private unowned(request: MetricRequest): ServedAnswer {
     const object = `${request.namespace}/${request.scaledObject}`;
+    const published = this.published(request);
+    this.observer.metricRouted(published === undefined ? 'unavailable' : 'published');
     return (
-      this.published(request) ?? {
+      published ?? {
         served: {
           kind: 'unavailable',
           message: `no queryscaler replica owns ScaledObject ${object} right now (a replica left and its shard is being taken over); the HPA asks again at its next sync`,
@@ -178,7 +188,6 @@ export class MetricForwarder {
   private published(request: MetricRequest): ServedAnswer | undefined {
     const published = this.options.lastPublished(request);
     if (published === undefined) return undefined;
-    this.options.onPublishedFallback?.(request);
     return { served: { kind: 'value', value: published.value, timestamp: published.timestamp, fallback: false }, metricNames: [] };
   }
 

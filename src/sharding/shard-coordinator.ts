@@ -26,6 +26,7 @@ import {
   shardOfLeaseName,
   type Lease,
 } from './leases.js';
+import { SILENT_SHARDING, type ShardingObserver } from './observer.js';
 import type { Ownership, OwnershipListener } from './ownership.js';
 import { shardOf } from './shard-map.js';
 import { liveMembers, planShards, type ObservedMember, type ObservedShard, type ShardStep } from './shard-plan.js';
@@ -63,6 +64,7 @@ export interface ShardCoordinatorOptions {
   shardCount: number;
   timing?: Partial<LeaseTiming>;
   logger: Logger;
+  observer?: ShardingObserver;
 }
 
 export interface PeerReplica {
@@ -72,6 +74,7 @@ export interface PeerReplica {
 
 export class ShardCoordinator implements Ownership {
   private readonly timing: LeaseTiming;
+  private readonly observer: ShardingObserver;
   private readonly leases: Informer<Lease>;
   private readonly observedAt = new Map<string, number>();
   /** Shards held, each with its Lease as our own write left it: the base of our next swap, whatever the cache shows. */
@@ -90,6 +93,7 @@ export class ShardCoordinator implements Ownership {
 
   constructor(private readonly options: ShardCoordinatorOptions) {
     this.timing = { ...DEFAULT_LEASE_TIMING, ...options.timing };
+    this.observer = options.observer ?? SILENT_SHARDING;
     if (!(this.timing.renewPeriodMs < this.timing.renewDeadlineMs && this.timing.renewDeadlineMs < this.timing.leaseDurationMs)) {
       throw new RangeError('lease timing must satisfy renewPeriod < renewDeadline < leaseDuration');
     }
@@ -271,6 +275,7 @@ export class ShardCoordinator implements Ownership {
       { identity: this.options.identity, shards, renewDeadlineMs: this.timing.renewDeadlineMs },
       'member Lease not renewed within the renew deadline; stopping all work until it is',
     );
+    this.observer.shardMoved('lapse');
     await this.letGo(shards);
   }
 
@@ -341,8 +346,14 @@ export class ShardCoordinator implements Ownership {
     await Promise.all(
       steps.map(async (step) => {
         try {
-          if (step.kind === 'release') await this.swap(step.shard, '', written.get(step.shard));
-          else if (step.kind === 'acquire' || step.kind === 'create') await this.take(step);
+          if (step.kind === 'release') {
+            await this.swap(step.shard, '', written.get(step.shard));
+            this.observer.shardMoved('release');
+          } else if (step.kind === 'acquire' || step.kind === 'create') {
+            if (await this.take(step)) this.observer.shardMoved(step.kind);
+          } else {
+            this.observer.shardMoved('drop');
+          }
         } catch (error) {
           // Another replica's swap won, or the API failed: the next plan looks again.
           const level = isConflict(error) ? 'debug' : 'warn';
@@ -352,19 +363,22 @@ export class ShardCoordinator implements Ownership {
     );
   }
 
-  private async take(step: Extract<ShardStep, { kind: 'acquire' | 'create' }>): Promise<void> {
-    if (step.kind === 'acquire' && step.expiredHolder !== undefined && !(await this.confirmedGone(step.expiredHolder))) return;
+  /** True when this replica now acts on the shard. */
+  private async take(step: Extract<ShardStep, { kind: 'acquire' | 'create' }>): Promise<boolean> {
+    if (step.kind === 'acquire' && step.expiredHolder !== undefined && !(await this.confirmedGone(step.expiredHolder))) return false;
     const lease = step.kind === 'create' ? await this.createShard(step.shard) : await this.swap(step.shard, this.options.identity);
     if (this.stopped) {
       // stop() began while we wrote: give it back rather than leave it to expire.
       await this.swap(step.shard, '', lease);
-      return;
+      return false;
     }
     // The renewal lapsed while we wrote: the claim stands, but acting waits for the next plan's re-swap.
-    if (!this.valid()) return;
+    if (!this.valid()) return false;
     this.held.set(step.shard, lease);
     const shard = step.shard;
     this.listener?.gained((key) => shardOf(key, this.options.shardCount) === shard);
+    this.observer.shardsHeld(this.held.size);
+    return true;
   }
 
   /** A fresh read of a member Lease we believe expired: gone or unchanged since we last saw it. */
@@ -424,6 +438,7 @@ export class ShardCoordinator implements Ownership {
       written.set(shard, lease);
       this.held.delete(shard);
     }
+    this.observer.shardsHeld(this.held.size);
     await this.listener?.lost((key) => written.has(shardOf(key, this.options.shardCount)));
     return written;
   }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ScaledObject } from '../api/types.js';
 import { KubeApi } from '../controller/kube-api.js';
+import type { QueryscalerMetrics } from '../observability/prometheus-metrics.js';
 import { parseQuantity } from '../quantity.js';
 import type { MetricRequest, MetricSource } from '../metric-cache/types.js';
 import { MetricForwarder, peerRequestHandler, peerTrust } from './metric-forwarding.js';
@@ -46,9 +47,11 @@ export function shardedReplica(options: {
   /** The ScaledObject as the controller's cache holds it. */
   scaledObject: (namespace: string, name: string) => ScaledObject | undefined;
   logger: Logger;
+  /** Where the Lease requests are counted (queryscaler_kube_api_requests_total). */
+  metrics?: QueryscalerMetrics;
 }): ShardedReplica {
   const { sharding, logger } = options;
-  const leaseApi = new KubeApi(options.kubeConfig, { qps: LEASE_API_QPS, burst: LEASE_API_BURST });
+  const leaseApi = new KubeApi(options.kubeConfig, { qps: LEASE_API_QPS, burst: LEASE_API_BURST, ...(options.metrics && { metrics: options.metrics }) });
   const coordinator = new ShardCoordinator({
     api: leaseApi,
     namespace: sharding.namespace,
@@ -57,6 +60,7 @@ export function shardedReplica(options: {
     shardCount: sharding.shardCount,
     ...(sharding.timing && { timing: sharding.timing }),
     logger: logger.child({ component: 'sharding' }),
+    ...(options.metrics && { observer: options.metrics.sharding }),
   });
   const trust = peerTrust(options.serving);
   const forwarder = new MetricForwarder({
@@ -66,6 +70,7 @@ export function shardedReplica(options: {
     trust,
     lastPublished: (request) => publishedValue(options.scaledObject(request.namespace, request.scaledObject), request),
     logger: logger.child({ component: 'forwarding' }),
+    ...(options.metrics && { observer: options.metrics.sharding }),
   });
   return {
     coordinator,

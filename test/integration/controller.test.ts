@@ -4,7 +4,6 @@
 // restart; hand edits are undone; a Secret change and an API server restart are lived through.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { register } from 'prom-client';
 import type { Condition, ScaledObject } from '../../src/api/types.js';
 import type { HorizontalPodAutoscaler } from '../../src/controller/desired-hpa.js';
 import { isNotFound, type KubeApi } from '../../src/controller/kube-api.js';
@@ -16,6 +15,7 @@ import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
 import { startInProcessController, type InProcessController } from '../support/in-process-controller.js';
+import { kubeApiRequests } from '../support/kube-api-requests.js';
 
 const SEED = 'mysql-scaledobject';
 const SEED_HPA = `keda-hpa-${SEED}`;
@@ -336,11 +336,7 @@ describe('controller @integration', function () {
   // Mocha runs a suite's own tests before its child suites; these follow the bad inputs on purpose.
   describe('afterwards', () => {
     it('in steady state writes nothing: no HPA or status writes, and no /scale read per poll', async () => {
-      const counts = async (): Promise<Map<string, number>> => {
-        const metric = register.getSingleMetric('queryscaler_kube_api_requests_total');
-        const values = (await metric!.get()).values;
-        return new Map(values.map((v) => [`${v.labels.verb} ${v.labels.resource}`, v.value]));
-      };
+      const counts = (): Promise<Map<string, number>> => kubeApiRequests(running!.controller.metrics);
       // Let the heals above settle, then watch a quiet window.
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       const before = await counts();

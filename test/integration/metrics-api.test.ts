@@ -110,15 +110,15 @@ describe('metrics API server @integration', function () {
     cp = await sharedControlPlane();
     ns = await kube.createTestNamespace(cp, 'metrics-api');
     const cache = new MetricCache();
-    cache.register({ namespace: ns, name: 'mycluster', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler: constantScaler(17), useCachedMetrics: false }] });
+    cache.register({ namespace: ns, name: 'mycluster', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: constantScaler(17), useCachedMetrics: false }] });
     cache.register({
       namespace: ns,
       name: 'broken',
       pollingIntervalMs: 1000,
-      triggers: [{ triggerIndex: 0, spec: SPEC, scaler: failingScaler(new ScalerError('ConnectionFailed', 'cannot connect to mysql at db:3306: ECONNREFUSED')), useCachedMetrics: false }],
+      triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: failingScaler(new ScalerError('ConnectionFailed', 'cannot connect to mysql at db:3306: ECONNREFUSED')), useCachedMetrics: false }],
     });
     // useCachedMetrics: every answer after the first is the same reading, so two answers compare byte for byte.
-    cache.register({ namespace: ns, name: 'cached', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler: constantScaler(23), useCachedMetrics: true }] });
+    cache.register({ namespace: ns, name: 'cached', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: constantScaler(23), useCachedMetrics: true }] });
     serving = createSelfSignedServing([SERVICE_DNS_NAME]);
     server = await startMetricsApiServer({
       cache,

@@ -291,7 +291,7 @@ describe('mysql scaler against MariaDB @integration', function () {
     expect(most).to.equal(4);
     expect(await db.threadsConnected('qs_pool')).to.equal(4);
     expect(mysqlPoolStats().filter((pool) => pool.label.startsWith('qs_pool@'))).to.deep.equal([
-      { label: `qs_pool@127.0.0.1:${db.port}/testdb`, leases: 200, open: 4, idle: 4, waiting: 0, slowInUse: 0, consecutiveDialFailures: 0 },
+      { label: `qs_pool@127.0.0.1:${db.port}/testdb`, leases: 200, maxConnections: 4, open: 4, idle: 4, waiting: 0, slowInUse: 0, consecutiveDialFailures: 0 },
     ]);
   });
 

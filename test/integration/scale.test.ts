@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, AutoscalingV2Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { register, type Counter, type Histogram } from 'prom-client';
+import type { Histogram, Registry } from 'prom-client';
 import { DEFAULT_FRESHNESS_MS } from '../../src/metric-cache/metric-cache.js';
 import { ANSWER_AGE_METRIC } from '../../src/metrics-api/answer-metrics.js';
 import type { ScaledObject } from '../../src/api/types.js';
@@ -23,6 +23,7 @@ import {
   statefulSetObject,
 } from '../../bench/support/scale-fixtures.js';
 import type { ControlPlane } from '../support/control-plane.js';
+import { kubeApiRequests } from '../support/kube-api-requests.js';
 import { createTestNamespace, deleteTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi, waitFor } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { createSeedTable, SEED_QUERY, setSeedRowCount } from '../support/seed-scenario.js';
@@ -46,17 +47,10 @@ const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete']);
 
 type Requests = Map<string, number>;
 
-/** queryscaler_kube_api_requests_total from this process's default registry, keyed `verb resource`. */
-async function apiRequests(): Promise<Requests> {
-  const counter = register.getSingleMetric('queryscaler_kube_api_requests_total') as Counter | undefined;
-  const counts: Requests = new Map();
-  for (const { labels, value } of (await counter?.get())?.values ?? []) counts.set(`${String(labels.verb)} ${String(labels.resource)}`, value);
-  return counts;
-}
 
 /** Metric values this process has answered the HPA with: the answer age histogram's count. */
-async function metricAnswers(): Promise<number> {
-  const histogram = register.getSingleMetric(ANSWER_AGE_METRIC) as Histogram | undefined;
+async function metricAnswers(registry: Registry): Promise<number> {
+  const histogram = registry.getSingleMetric(ANSWER_AGE_METRIC) as Histogram | undefined;
   return (await histogram?.get())?.values.find((v) => v.metricName === `${ANSWER_AGE_METRIC}_count`)?.value ?? 0;
 }
 
@@ -189,14 +183,14 @@ describe('hundreds of ScaledObjects, fifty of them here @integration', function 
     // The general log names the user of each statement, so other traffic cannot blur the count.
     await db.query('TRUNCATE mysql.general_log');
     await db.query("SET GLOBAL log_output = 'TABLE'");
-    const answersBefore = await metricAnswers();
+    const answersBefore = await metricAnswers(app!.metrics.registry);
     await db.query('SET GLOBAL general_log = ON');
     try {
       await new Promise((resolve) => setTimeout(resolve, QUERY_WINDOW_MS));
     } finally {
       await db.query('SET GLOBAL general_log = OFF');
     }
-    const answers = (await metricAnswers()) - answersBefore;
+    const answers = (await metricAnswers(app!.metrics.registry)) - answersBefore;
     const rows = await db.query<Array<{ n: number }>>(
       "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query' AND argument LIKE ?",
       [`${user}[%`, `%(${SEED_QUERY})%`],
@@ -211,20 +205,20 @@ describe('hundreds of ScaledObjects, fifty of them here @integration', function 
     expect(queries).to.be.within(QUERY_WINDOW_MS / 1000 - 1, QUERY_WINDOW_MS / DEFAULT_FRESHNESS_MS + QUERY_WINDOW_MS / 1000 + 2);
     expect(queries, 'fewer queries than HPA requests').to.be.below(answers / 2);
 
-    const before = await apiRequests();
+    const before = await kubeApiRequests(app!.metrics);
     await new Promise((resolve) => setTimeout(resolve, STEADY_WINDOW_MS));
-    const after = await apiRequests();
+    const after = await kubeApiRequests(app!.metrics);
     expect(writesBetween(before, after)).to.deep.equal({});
 
     expect(mostConnections).to.be.within(1, POOL_SIZE);
   });
 
   it('lives through a kube-apiserver restart: the watches re-list, and the re-list writes nothing', async () => {
-    const before = await apiRequests();
+    const before = await kubeApiRequests(app!.metrics);
     await cp.restartApiServer();
     // Long enough for every watch to notice, back off, re-list and hand each object to a reconcile.
     await new Promise((resolve) => setTimeout(resolve, RESTART_WINDOW_MS));
-    const after = await apiRequests();
+    const after = await kubeApiRequests(app!.metrics);
     const lists = [...after].filter(([key, value]) => key.startsWith('list ') && value > (before.get(key) ?? 0)).map(([key]) => key);
     expect(lists, 'the watches re-listed after the restart').to.include.members(['list scaledobjects', 'list horizontalpodautoscalers']);
     expect(writesBetween(before, after)).to.deep.equal({});

@@ -76,7 +76,9 @@ export async function createTestNamespace(cp: ControlPlane, prefix = 'test'): Pr
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;
   const core = cp.kubeConfig.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name, labels: { 'queryscaler.test/namespace': 'true' } } } });
-  await waitFor(() => core.readNamespacedServiceAccount({ name: 'default', namespace: name }), { what: `ServiceAccount ${name}/default` });
+  // Right after a test restarted kube-apiserver, kube-controller-manager's informers may still be in
+  // their reconnect backoff for half a minute before serviceaccount-controller sees a new namespace.
+  await waitFor(() => core.readNamespacedServiceAccount({ name: 'default', namespace: name }), { what: `ServiceAccount ${name}/default`, timeoutMs: 90_000 });
   return name;
 }
 

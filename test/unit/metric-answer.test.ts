@@ -58,7 +58,7 @@ describe('metricServer', () => {
   it('answers a fresh value without a stale count or log line, and counts its age', async () => {
     const { logger, lines } = capturedLogger();
     const cache = new MetricCache();
-    cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler: steppedScaler([17]), useCachedMetrics: false }] });
+    cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: steppedScaler([17]), useCachedMetrics: false }] });
     const serve = metricServer(cacheMetricSource(cache), logger);
     const [agesBefore, staleBefore] = [await ageCount(), await staleCount('over-budget')];
 
@@ -75,7 +75,7 @@ describe('metricServer', () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
     const cache = new MetricCache({ now: () => now, latencyBudgetMs: 10 });
     const scaler = steppedScaler([17, 'held']);
-    cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler, useCachedMetrics: false }] });
+    cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler, useCachedMetrics: false }] });
     await cache.poll('ns1', 'so1', never);
     now += 900;
     const serve = metricServer(cacheMetricSource(cache), logger);
@@ -102,7 +102,7 @@ describe('metricServer', () => {
     const { logger, lines } = capturedLogger();
     let now = Date.parse('2026-01-01T00:00:00Z');
     const cache = new MetricCache({ now: () => now });
-    cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler: steppedScaler([5]), useCachedMetrics: true }] });
+    cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: steppedScaler([5]), useCachedMetrics: true }] });
     await cache.poll('ns1', 'so1', never);
     now += 30_000;
     const before = await staleCount('use-cached-metrics');
@@ -117,7 +117,7 @@ describe('metricServer', () => {
 
   it('answers an unknown metric with the names the ScaledObject serves', async () => {
     const cache = new MetricCache();
-    cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, spec: SPEC, scaler: steppedScaler([]), useCachedMetrics: false }] });
+    cache.register({ namespace: 'ns1', name: 'so1', pollingIntervalMs: 1000, triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: steppedScaler([]), useCachedMetrics: false }] });
     const answer = await metricServer(cacheMetricSource(cache), capturedLogger().logger)({ ...REQUEST, metricName: 's9-nope' }, never);
     expect([answer.code, (answer.body as { message: string }).message]).to.deep.equal([404, 'ScaledObject ns1/so1 has no external metric "s9-nope"; it serves: s0-mysql-testdb']);
   });

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
+import { parseExposition } from '../../bench/support/prometheus-text.js';
 import { MetricCache } from '../../src/metric-cache/metric-cache.js';
+import { QueryscalerMetrics } from '../../src/observability/prometheus-metrics.js';
 import type { RegisteredScaledObject, ServedMetric } from '../../src/metric-cache/types.js';
 import { ScalerError, type MetricSpec, type MetricsAndActivity, type Scaler } from '../../src/scalers/scaler.js';
 
@@ -69,7 +71,7 @@ function registered(scaler: Scaler, overrides: Partial<RegisteredScaledObject> =
     namespace: 'ns1',
     name: 'so1',
     pollingIntervalMs: 1000,
-    triggers: [{ triggerIndex: 0, spec: scaler.metricSpecs[0] ?? SPEC, scaler, useCachedMetrics }],
+    triggers: [{ triggerIndex: 0, scalerName: 'testScaler', spec: scaler.metricSpecs[0] ?? SPEC, scaler, useCachedMetrics }],
     ...overrides,
   };
 }
@@ -101,8 +103,8 @@ describe('MetricCache', () => {
     cache.register({
       ...registered(s0),
       triggers: [
-        { triggerIndex: 1, spec: s1.metricSpecs[0] ?? SPEC, scaler: s1, useCachedMetrics: false },
-        { triggerIndex: 0, spec: SPEC, scaler: s0, useCachedMetrics: false },
+        { triggerIndex: 1, scalerName: 'testScaler', spec: s1.metricSpecs[0] ?? SPEC, scaler: s1, useCachedMetrics: false },
+        { triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler: s0, useCachedMetrics: false },
       ],
     });
 
@@ -515,7 +517,7 @@ describe('MetricCache', () => {
   it('rejects two triggers with the same metric name', () => {
     const cache = new MetricCache();
     const scaler = scriptedScaler([]);
-    const trigger = { triggerIndex: 0, spec: SPEC, scaler, useCachedMetrics: false };
+    const trigger = { triggerIndex: 0, scalerName: 'testScaler', spec: SPEC, scaler, useCachedMetrics: false };
     expect(() => cache.register({ ...registered(scaler), triggers: [trigger, { ...trigger, triggerIndex: 1 }] })).to.throw(
       'ScaledObject ns1/so1: triggers 0 and 1 both serve metric "s0-mysql-testdb"; give each trigger a distinct name',
     );
@@ -523,6 +525,51 @@ describe('MetricCache', () => {
 
   it('rejects a read timeout that is not a positive number', () => {
     expect(() => new MetricCache({ readTimeoutMs: 0 })).to.throw(RangeError, 'MetricCache readTimeoutMs must be a positive number of milliseconds, got 0');
+  });
+
+  describe('on /metrics', () => {
+    /** `family value` of every keda_scaler_* series and the cache answers, in exposition order. */
+    async function figures(metrics: QueryscalerMetrics): Promise<string[]> {
+      return parseExposition(await metrics.exposition())
+        .filter((s) => (s.name.startsWith('keda_scaler_') && s.name !== 'keda_scaler_metrics_latency_seconds') || s.name === 'queryscaler_metrics_api_cache_requests_total')
+        .map((s) => `${s.name}${s.labels.result === undefined ? '' : `{${s.labels.result}}`} ${s.value}`);
+    }
+
+    it('reports each read, the fallback value while fallback is in force, and each cache answer', async () => {
+      const clock = manualClock();
+      const metrics = new QueryscalerMetrics();
+      const cache = new MetricCache({ now: clock.now, metrics });
+      cache.register(registered(scriptedScaler([{ value: 2 }, { error: connectionFailed }, { error: connectionFailed }]), { fallback: { failureThreshold: 1, replicas: 4 } }));
+      await cache.poll('ns1', 'so1', never);
+      expect(await figures(metrics)).to.deep.equal(['keda_scaler_metrics_value 2', 'keda_scaler_active 1', 'keda_scaler_detail_errors_total 0']);
+      await cache.serve('ns1', 'so1', 's0-mysql-testdb', never);
+      clock.advance(1000);
+      await cache.serve('ns1', 'so1', 's0-mysql-testdb', never);
+      // One failure: no value to serve, so none shown.
+      expect(await figures(metrics)).to.deep.equal([
+        'keda_scaler_active 0',
+        'keda_scaler_detail_errors_total 1',
+        'queryscaler_metrics_api_cache_requests_total{hit} 1',
+        'queryscaler_metrics_api_cache_requests_total{miss} 1',
+      ]);
+      clock.advance(1000);
+      await cache.poll('ns1', 'so1', never);
+      // Two in a row, above failureThreshold 1: the HPA is served 4 x 3.
+      expect(await figures(metrics)).to.deep.include.members(['keda_scaler_metrics_value 12', 'keda_scaler_detail_errors_total 2']);
+    });
+
+    it('unregister takes the trigger series away, and the read it aborts records nothing', async () => {
+      const metrics = new QueryscalerMetrics();
+      const cache = new MetricCache({ metrics });
+      const scaler = scriptedScaler([{ value: 5 }, 'held']);
+      cache.register(registered(scaler));
+      await cache.poll('ns1', 'so1', never);
+      const late = cache.poll('ns1', 'so1', new AbortController().signal).catch(() => undefined);
+      await tick();
+      cache.unregister('ns1', 'so1');
+      await late;
+      expect(await figures(metrics)).to.deep.equal([]);
+    });
   });
 
   it('rejects a negative freshness bound or latency budget', () => {

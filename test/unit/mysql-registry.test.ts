@@ -33,7 +33,7 @@ describe('scaler registry (mysql entry)', () => {
     const scaler = type.create(type.parse(input), input);
     expect(scaler.metricSpecs).to.deep.equal([{ metricName: 's0-mysql-testdb', targetType: 'AverageValue', targetValue: 3 }]);
     expect(mysqlPoolStats().filter((pool) => pool.label === 'u@127.0.0.1:1/testdb')).to.deep.equal([
-      { label: 'u@127.0.0.1:1/testdb', leases: 1, open: 0, idle: 0, waiting: 0, slowInUse: 0, consecutiveDialFailures: 0 },
+      { label: 'u@127.0.0.1:1/testdb', leases: 1, maxConnections: 4, open: 0, idle: 0, waiting: 0, slowInUse: 0, consecutiveDialFailures: 0 },
     ]);
     await scaler.close();
     expect(mysqlPoolStats().filter((pool) => pool.label === 'u@127.0.0.1:1/testdb')).to.deep.equal([]);

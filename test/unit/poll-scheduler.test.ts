@@ -262,11 +262,16 @@ describe('PollScheduler', () => {
     };
     s.schedule('ns/a', 1_000, poll);
     await sleep(50);
+    const rescheduledAt = performance.now() - t0;
     s.schedule('ns/a', 30, poll);
     await sleep(75);
-    // 0 ms (first phase), then 50, 80, 110 ms on the new 30 ms grid.
-    expect(starts).to.have.length(4);
-    starts.slice(1).forEach((at, i) => expect(at, `poll ${i + 1}`).to.be.within(50 + i * 30 - EARLY_MS, 50 + i * 30 + 20));
+    await s.stop();
+    // 0 ms (first phase), then at once on the new 30 ms grid (about 50, 80, 110 ms), never before a
+    // grid point: the old 1000 ms phase is gone. A loaded machine may run fewer, later ticks.
+    expect(starts[0]).to.be.below(rescheduledAt);
+    expect(starts.length).to.be.within(3, 4);
+    starts.slice(1).forEach((at, i) => expect(at, `poll ${i + 1}`).to.be.at.least(rescheduledAt + i * 30 - EARLY_MS));
+    expect(starts[1]! - rescheduledAt, 'the new phase starts at once').to.be.below(40);
   });
 
   it('reports how late a poll started and the ticks a stalled event loop missed', async () => {
@@ -283,9 +288,11 @@ describe('PollScheduler', () => {
     s.schedule('ns/a', 50, async () => {});
     busyWait(70);
     await sleep(20);
-    expect(lags).to.have.length(1);
-    expect(lags[0]).to.be.within(69, 150);
-    expect(skips).to.deep.equal([['ns/a', 1]]);
+    // A loaded machine may stall us longer than the 70 ms we hold the loop, and run later ticks too:
+    // what must hold is the first poll's lag and that the ticks it covered were counted as missed.
+    expect(lags.length).to.be.at.least(1);
+    expect(lags[0]).to.be.at.least(69);
+    expect(skips[0]).to.deep.equal(['ns/a', Math.floor(lags[0]! / 50)]);
   });
 
   it('hands a rejected poll to onError and keeps polling', async () => {

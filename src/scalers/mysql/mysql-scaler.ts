@@ -1,7 +1,7 @@
 // The `mysql` trigger type: KEDA's MySQL scaler, reading one number with the trigger's query from a
 // shared, bounded pool. create() dials nothing; the first read connects.
 
-import type { MetricsAndActivity, MetricSpec, Scaler, ScalerType } from '../scaler.js';
+import type { DataSourceObserver, MetricsAndActivity, MetricSpec, Scaler, ScalerType } from '../scaler.js';
 import { mysqlMetricSpecs, parseMySqlConfig, parseQuerySettings, type MySqlConfig } from './mysql-config.js';
 import { leasePool, type PoolLease } from './pool-registry.js';
 import { metricValueFromResult } from './query-result.js';
@@ -14,11 +14,11 @@ export class MySqlScaler implements Scaler {
   /** Another ScaledObject's result of the same query is good enough for a poll when younger than our own polling interval. */
   readonly #pollingIntervalMs: number;
 
-  constructor(config: MySqlConfig, pollingIntervalMs = 0) {
+  constructor(config: MySqlConfig, pollingIntervalMs = 0, observer?: DataSourceObserver) {
     this.#config = config;
     this.#pollingIntervalMs = pollingIntervalMs;
     this.metricSpecs = mysqlMetricSpecs(config);
-    this.#lease = leasePool(config.target, config.tls);
+    this.#lease = leasePool(config.target, config.tls, observer);
   }
 
   async metricsAndActivity(signal: AbortSignal, maxAgeMs?: number): Promise<MetricsAndActivity> {
@@ -48,11 +48,12 @@ export class MySqlScaler implements Scaler {
 
 export const mysqlScalerType: ScalerType<MySqlConfig> = {
   type: 'mysql',
+  kedaScalerName: 'mySQLScaler',
   parse: parseMySqlConfig,
   metricSpecs: mysqlMetricSpecs,
   // query, queryValue, activationQueryValue, queryTimeout, nullAsZero and metricType come from plain
   // metadata only; the connection may come from a TriggerAuthentication or env vars.
   checkWithoutCredentials: (input) => void parseQuerySettings(input),
-  create: (config, input) => new MySqlScaler(config, input.pollingIntervalMs),
+  create: (config, input, observer) => new MySqlScaler(config, input.pollingIntervalMs, observer),
   dataSourceHost: (config) => (config.target.endpoint.kind === 'tcp' ? config.target.endpoint.host : undefined),
 };

@@ -7,11 +7,12 @@
 // may be: a poll takes one up to its interval, a read for an HPA request only one from the last
 // moments; a read run for either refreshes the kept result for all. A query whose last run took
 // slowQueryMs or more asks the pool for a connection as a slow one, so slow queries cannot take the
-// last free connection from quick ones.
+// last free connection from quick ones. Each lease may bring a DataSourceObserver: it hears how each
+// of its readings was served, and every query sent on the pool while it holds a lease.
 
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'mysql2';
-import { ScalerError } from '../scaler.js';
+import { ScalerError, type DataSourceObserver, type ReadingSource } from '../scaler.js';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { ConnectionPool, type PoolStats } from './connection-pool.js';
 import { endpointLabel, type ConnectionTarget } from './dsn.js';
@@ -110,6 +111,9 @@ interface PoolEntry {
   /** Read on the first connection that could read it; grants rarely change, and a new pool reads them again. */
   account: { grants?: AccountGrants };
   slowQueryMs: number;
+  maxConnections: number;
+  /** The observers of the leases holding the pool, with how many leases brought each. */
+  observers: Map<DataSourceObserver, number>;
 }
 
 /** One run of a query: its outcome, and when it was sent on the monotonic and the wall clock. */
@@ -124,7 +128,7 @@ interface RecentResult extends RanQuery {
 
 const pools = new Map<string, PoolEntry>();
 
-export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease {
+export function leasePool(target: ConnectionTarget, tls: TlsSettings, observer?: DataSourceObserver): PoolLease {
   const key = poolKey(target, tls);
   let entry = pools.get(key);
   if (entry === undefined) {
@@ -132,6 +136,7 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
     pools.set(key, entry);
   }
   entry.refs += 1;
+  if (observer !== undefined) entry.observers.set(observer, (entry.observers.get(observer) ?? 0) + 1);
   const leased = entry;
   let released = false;
   // A lease never gets the same shared result twice: its next poll comes one interval after the
@@ -140,8 +145,10 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
   return {
     async query(query, timeoutMs, signal, sharing = { acceptAgeMs: 0, keepMs: 0 }) {
       if (released) throw new ScalerError('Aborted', `the scaler for ${leased.label} is closed`);
-      const ran = await joinOrRun(leased, query, timeoutMs, signal, sharing, lastReceived);
+      const { reading, source } = joinOrRun(leased, query, timeoutMs, signal, sharing, lastReceived);
+      const ran = await reading;
       lastReceived = ran;
+      observer?.readingServed(leased.label, source);
       return { outcome: ran.outcome, readAt: ran.readAt };
     },
     accountGrants: () => leased.account.grants,
@@ -149,6 +156,11 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
       if (released) return;
       released = true;
       leased.refs -= 1;
+      if (observer !== undefined) {
+        const held = (leased.observers.get(observer) ?? 1) - 1;
+        if (held > 0) leased.observers.set(observer, held);
+        else leased.observers.delete(observer);
+      }
       if (leased.refs > 0) return;
       if (pools.get(leased.key) === leased) pools.delete(leased.key);
       await leased.pool.close();
@@ -157,8 +169,8 @@ export function leasePool(target: ConnectionTarget, tls: TlsSettings): PoolLease
 }
 
 /** Pools alive now, for tests and the /metrics endpoint. Labels carry no password. */
-export function mysqlPoolStats(): Array<PoolStats & { label: string; leases: number }> {
-  return [...pools.values()].map((entry) => ({ label: entry.label, leases: entry.refs, ...entry.pool.stats }));
+export function mysqlPoolStats(): Array<PoolStats & { label: string; leases: number; maxConnections: number }> {
+  return [...pools.values()].map((entry) => ({ label: entry.label, leases: entry.refs, maxConnections: entry.maxConnections, ...entry.pool.stats }));
 }
 
 function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): PoolEntry {
@@ -207,7 +219,7 @@ function createEntry(key: string, target: ConnectionTarget, tls: TlsSettings): P
     usable: (session) => !session.broken,
   }, options);
   return { key, label, refs: 0, pool, context, inFlight: new Map(), recent: new Map(), lastRunMs: new Map(), account,
-    slowQueryMs: options.slowQueryMs };
+    slowQueryMs: options.slowQueryMs, maxConnections: options.maxConnections, observers: new Map() };
 }
 
 function joinOrRun(
@@ -217,16 +229,17 @@ function joinOrRun(
   signal: AbortSignal,
   sharing: ResultSharing,
   alreadySeen: RanQuery | undefined,
-): Promise<RanQuery> {
+): { reading: Promise<RanQuery>; source: ReadingSource } {
   const flightKey = `${timeoutMs}\n${query}`;
   const recent = entry.recent.get(flightKey);
   if (recent !== undefined) {
     recent.keepMs = Math.max(recent.keepMs, sharing.keepMs);
-    if (performance.now() - recent.sentAt < sharing.acceptAgeMs && recent !== alreadySeen) return Promise.resolve(recent);
+    if (performance.now() - recent.sentAt < sharing.acceptAgeMs && recent !== alreadySeen) return { reading: Promise.resolve(recent), source: 'recent' };
   }
   // A run in flight is joined whatever its age: a second identical query beside a slow one would
   // only double the load on a server that is already slow to answer.
   let flight = entry.inFlight.get(flightKey);
+  const source: ReadingSource = flight === undefined ? 'query' : 'joined';
   if (flight === undefined) {
     // The shared run has no caller's signal: one caller giving up must not cancel it for the others.
     // It is bounded anyway by the acquire timeout and the query's time limit.
@@ -242,8 +255,9 @@ function joinOrRun(
     flight = started;
     entry.inFlight.set(flightKey, flight);
   }
-  return abortable(flight, signal, () => new ScalerError('Aborted',
+  const reading = abortable(flight, signal, () => new ScalerError('Aborted',
     `the read of query "${queryForMessage(query)}" from MySQL at ${entry.context.endpoint} was cancelled`));
+  return { reading, source };
 }
 
 /** Keeps the result for callers that accept its age, and drops results nobody will accept any more. */
@@ -275,11 +289,11 @@ async function runOnPool(
     const readAt = new Date();
     try {
       const outcome = await runReadOnlyQuery(session, query, timeoutMs);
-      entry.lastRunMs.set(flightKey, performance.now() - started);
+      ran(entry, flightKey, performance.now() - started, true);
       entry.pool.release(session, !session.broken);
       return { outcome, sentAt: started, readAt };
     } catch (err) {
-      entry.lastRunMs.set(flightKey, performance.now() - started);
+      ran(entry, flightKey, performance.now() - started, false);
       entry.pool.release(session, !session.broken);
       // A pooled connection the server dropped while it sat idle (restart, wait_timeout) fails on
       // first use; that is not the query's fault, so try once more on a fresh connection.
@@ -287,6 +301,11 @@ async function runOnPool(
       throw toScalerError(err, context);
     }
   }
+}
+
+function ran(entry: PoolEntry, flightKey: string, durationMs: number, ok: boolean): void {
+  entry.lastRunMs.set(flightKey, durationMs);
+  for (const observer of entry.observers.keys()) observer.queryRan(entry.label, durationMs, ok);
 }
 
 function abortable<T>(work: Promise<T>, signal: AbortSignal, error: () => ScalerError): Promise<T> {

@@ -1,19 +1,19 @@
-// The process's own Prometheus endpoint (/metrics): API request counts, poll lag, pool use.
+// queryscaler's own Prometheus endpoint (/metrics): the families of prometheus-metrics.ts.
 import http from 'node:http';
-import { register } from 'prom-client';
+import type { QueryscalerMetrics } from './prometheus-metrics.js';
 
 export interface PrometheusServer {
   port: number;
   close(): Promise<void>;
 }
 
-export async function startPrometheusServer(host: string, port: number): Promise<PrometheusServer> {
+export async function startPrometheusServer(metrics: QueryscalerMetrics, host: string, port: number): Promise<PrometheusServer> {
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
-      register
-        .metrics()
+      metrics
+        .exposition()
         .then((body) => {
-          res.writeHead(200, { 'content-type': register.contentType });
+          res.writeHead(200, { 'content-type': metrics.contentType });
           res.end(body);
         })
         .catch((error: unknown) => {
