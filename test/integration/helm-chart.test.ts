@@ -5,6 +5,7 @@
 // and the two example overlays give. Then the values that manifests/ has no counterpart for, the
 // values it refuses (with the words helm prints), `helm lint`, and a server-side dry run of the
 // rendered objects on the local kube-apiserver.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -104,6 +105,7 @@ const ALL_VALUES = {
   imagePullSecrets: [{ name: 'regcred' }],
   resources: { requests: { cpu: '200m', memory: '256Mi' }, limits: { memory: '1Gi' } },
   logLevel: 'debug',
+  logFormat: 'text',
   watchNamespaces: ['team-a'],
   restrictSecretAccess: { enabled: true, names: { 'team-a': { secrets: ['db'], configMaps: ['db-settings'] } } },
   shards: 32,
@@ -120,6 +122,8 @@ const ALL_VALUES = {
   nodeSelector: { 'kubernetes.io/os': 'linux' },
   tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
   affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'queryscaler' } } } }] } },
+  // The ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs, which the dry run below has not.
+  monitoring: { dashboard: { enabled: true, labels: { grafana_dashboard: '1', team: 'platform' } } },
   extraArgs: ['--mysql-pool-size=8'],
 };
 
@@ -151,6 +155,11 @@ describe('the Helm chart charts/queryscaler @integration', function () {
       await expectSameObjects(chart, await kustomize(path.join(ROOT, 'overlays/restrict-secret-names')));
     });
 
+    it('with monitoring.serviceMonitor and monitoring.prometheusRule: manifests/ and manifests/monitoring/', async () => {
+      const chart = await renderChart('queryscaler', ['--set', 'monitoring.serviceMonitor.enabled=true', '--set', 'monitoring.prometheusRule.enabled=true']);
+      await expectSameObjects(chart, await kustomizeWith((relative) => ({ resources: [relative('manifests'), relative('manifests/monitoring')] })));
+    });
+
     it('with watchNamespaces: overlays/watch-namespaces', async () => {
       const chart = await renderChart('queryscaler', ['--set', 'watchNamespaces={team-a,team-b}']);
       await expectSameObjects(chart, await kustomize(path.join(ROOT, 'overlays/watch-namespaces')));
@@ -171,6 +180,7 @@ describe('the Helm chart charts/queryscaler @integration', function () {
         '--shards=32',
         '--shutdown-delay-seconds=5',
         '--log-level=debug',
+        '--log-format=text',
         '--restrict-secret-access',
         '--watch-namespaces=team-a',
         '--mysql-pool-size=8',
@@ -199,6 +209,9 @@ describe('the Helm chart charts/queryscaler @integration', function () {
       expect([webhook['failurePolicy'], webhook['timeoutSeconds'], webhook['clientConfig']]).to.deep.equal([
         'Fail', 3, { service: { name: 'queryscaler-metrics-apiserver', namespace: 'ops', port: 10443, path: '/validate-keda-sh-v1alpha1-scaledobject' } },
       ]);
+      const dashboard = find<{ metadata: { labels: Record<string, string> }; data: Record<string, string> }>(objects, 'ConfigMap', 'queryscaler-dashboard');
+      expect(dashboard.metadata.labels).to.deep.include({ grafana_dashboard: '1', team: 'platform' });
+      expect(dashboard.data).to.deep.equal({ 'queryscaler.json': readFileSync(path.join(ROOT, 'dashboards/queryscaler.json'), 'utf8').trimEnd() });
       expect(find(objects, 'PodDisruptionBudget', 'queryscaler')['spec']).to.deep.equal({ minAvailable: 2, selector: { matchLabels: { 'app.kubernetes.io/name': 'queryscaler' } } });
       // The extra kind: its /scale and the resource itself, beside the apps rules.
       expect(find<Rules>(objects, 'ClusterRole', 'queryscaler').rules.filter((r) => r.apiGroups[0] === 'example.com')).to.deep.equal([

@@ -37,6 +37,11 @@ describe('the chart\'s files', () => {
     for (const file of crds) expect(read(`charts/queryscaler/crds/${file}`) === read(`crds/${file}`), file).to.equal(true);
   });
 
+  it('holds manifests/monitoring/prometheusrule.yaml and dashboards/queryscaler.json, byte for byte (copy them to charts/queryscaler/files/ after changing one)', () => {
+    expect(read('charts/queryscaler/files/prometheusrule.yaml') === read('manifests/monitoring/prometheusrule.yaml'), 'prometheusrule.yaml').to.equal(true);
+    expect(read('charts/queryscaler/files/queryscaler-dashboard.json') === read('dashboards/queryscaler.json'), 'queryscaler-dashboard.json').to.equal(true);
+  });
+
   it('has the version of package.json, and deploys that image tag', () => {
     const { version } = JSON.parse(read('package.json')) as { version: string };
     const chart = YAML.parse(read('charts/queryscaler/Chart.yaml')) as { version: string; appVersion: string };
