@@ -57,7 +57,7 @@ describe('helm install charts/queryscaler @integration', function () {
   after(async () => {
     await app?.stop();
     await helm(['uninstall', 'queryscaler', '--namespace', release, '--ignore-not-found'], cp);
-    await kubectl(cp, ['delete', 'namespace', release, '--ignore-not-found', '--wait=false']);
+    await kubectl(cp, ['delete', 'namespace', release, '--ignore-not-found', '--timeout=120s'], 130_000);
     await rm(valuesDir, { recursive: true, force: true });
   });
 

@@ -80,7 +80,7 @@ describe('kubectl apply -k manifests/ @integration', function () {
     // after this one; a webhook left behind would be asked (and time out) on every ScaledObject.
     await kubectl(cp, ['delete', 'apiservice', API_SERVICE, '--ignore-not-found']);
     await kubectl(cp, ['delete', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '--ignore-not-found']);
-    await kubectl(cp, ['delete', 'namespace', INSTALL_NAMESPACE, '--ignore-not-found', '--wait=false']);
+    await kubectl(cp, ['delete', 'namespace', INSTALL_NAMESPACE, '--ignore-not-found', '--timeout=120s'], 130_000);
   });
 
   it('gives queryscaler, as its own ServiceAccount, every permission the seed scenario needs', async () => {

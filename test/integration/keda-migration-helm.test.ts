@@ -89,7 +89,7 @@ const INSTALLERS: Installer[] = [
     async remove(cp) {
       await succeeds(kubectl(cp, ['delete', 'apiservice,validatingwebhookconfiguration,clusterrolebinding,clusterrole', '-l', 'app.kubernetes.io/part-of=queryscaler']));
       await succeeds(kubectl(cp, ['delete', 'rolebinding', 'queryscaler-auth-reader', '-n', 'kube-system']));
-      await succeeds(kubectl(cp, ['delete', 'namespace', 'queryscaler', '--wait=false']));
+      await succeeds(kubectl(cp, ['delete', 'namespace', 'queryscaler', '--timeout=120s'], 130_000));
     },
   },
 ];
@@ -154,7 +154,7 @@ for (const installer of INSTALLERS) {
       await installCrds(cp, path.join(ROOT, 'crds'));
       // A CRD just changed answers 429 "storage is (re)initializing" for a moment.
       await waitFor(() => deleteTestNamespace(cp, ns).then(() => true), { what: `namespace ${ns} deleted`, timeoutMs: 30_000 });
-      for (const namespace of [release, KEDA_NAMESPACE]) await kubectl(cp, ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false']);
+      for (const namespace of [release, KEDA_NAMESPACE]) await kubectl(cp, ['delete', 'namespace', namespace, '--ignore-not-found', '--timeout=120s'], 130_000);
       await rm(kedaChart, { recursive: true, force: true });
     });
 
@@ -211,8 +211,13 @@ for (const installer of INSTALLERS) {
           const status = (await getHpa(m.hpa)).status;
           return status?.currentMetrics?.[0]?.external?.current?.averageValue === perPod && status.desiredReplicas === m.replicas;
         }, { what: `HPA ${m.hpa} reading ${m.value} from queryscaler`, timeoutMs: 60_000 });
-        const listed = await kubectl(cp, ['get', 'so', m.so, '-n', ns, '--no-headers', '-o', 'custom-columns=READY:.status.conditions[?(@.type=="Ready")].status,VALUE:.status.value']);
-        expect(listed.stdout.trim().split(/\s+/)).to.deep.equal(['True', m.value]);
+        // The VALUE column follows the first poll's status write, which may land after the HPA has read.
+        let columns: string[] = [];
+        await waitFor(async () => {
+          const listed = await kubectl(cp, ['get', 'so', m.so, '-n', ns, '--no-headers', '-o', 'custom-columns=READY:.status.conditions[?(@.type=="Ready")].status,VALUE:.status.value']);
+          columns = listed.stdout.trim().split(/\s+/);
+          return columns[0] === 'True' && columns[1] === m.value;
+        }, { what: () => `kubectl get so ${m.so}: READY True and VALUE ${m.value} (got ${columns.join(' ')})`, timeoutMs: 20_000 });
       }
     });
 
