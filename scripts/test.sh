@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-system-deps.sh
-[[ -d node_modules ]] || npm ci --no-audit --no-fund
+# Again when package-lock.json changed since the last install (a pull that brought a dependency).
+[[ node_modules/.package-lock.json -nt package-lock.json ]] || npm ci --no-audit --no-fund
 bash tools/build-control-plane.sh >/dev/null
 bash tools/build-helm.sh >/dev/null
 bash tools/build-promql-check.sh >/dev/null
