@@ -16,7 +16,7 @@
 // 3. Load: N ScaledObjects on the seed query (pollingInterval 1), MySQL query runs and HPA metric
 //    requests per second over two HPA periods (MariaDB's general log, queryscaler's log).
 //
-//   node --import tsx bench/reaction.ts [--baseline <git ref>] [--offsets 14,12,...] [--n 300]
+//   node --import tsx bench/reaction.ts [--baseline <git ref>] [--offsets 14,12,...] [--n 300] [--queryscaler-flags "--metric-freshness-ms 1000"]
 //
 // A run with the default offsets and N rewrites its block in bench/RESULTS.md.
 // Everything it starts is stopped on the way out, also after an error or Ctrl-C.
@@ -87,6 +87,8 @@ interface Options {
   baseline?: string;
   offsetsMs: number[];
   n: number;
+  /** More queryscaler flags, e.g. --metric-freshness-ms 1000. */
+  flags: string[];
   write: boolean;
 }
 
@@ -115,7 +117,10 @@ interface BuildResult {
 }
 
 function options(): Options {
-  const { values } = parseArgs({ options: { baseline: { type: 'string' }, offsets: { type: 'string' }, n: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    options: { baseline: { type: 'string' }, offsets: { type: 'string' }, n: { type: 'string' }, 'queryscaler-flags': { type: 'string' } },
+    strict: true,
+  });
   const offsets = values.offsets === undefined ? DEFAULT_OFFSETS_S : values.offsets.split(',').map((s) => Number(s.trim()));
   if (offsets.some((o) => !(o > 0 && o < HPA_SYNC_SECONDS))) {
     throw new Error(`--offsets: give seconds before the HPA's sync, each above 0 and below ${HPA_SYNC_SECONDS}, separated by commas; got "${values.offsets}"`);
@@ -126,7 +131,8 @@ function options(): Options {
     ...(values.baseline !== undefined && { baseline: values.baseline }),
     offsetsMs: offsets.map((o) => o * 1000),
     n,
-    write: values.offsets === undefined && values.n === undefined,
+    flags: (values['queryscaler-flags'] ?? '').split(/\s+/).filter((f) => f !== ''),
+    write: values.offsets === undefined && values.n === undefined && values['queryscaler-flags'] === undefined,
   };
 }
 
@@ -162,7 +168,7 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
   const results: BuildResult[] = [];
   for (const [index, build] of builds.entries()) {
     console.log(`\nbuild: ${build.label}`);
-    const context: BuildContext = { cp, db, dir, caPem: serving.caPem, build, index, cleanup, interrupted, arrivals: new Map() };
+    const context: BuildContext = { cp, db, dir, caPem: serving.caPem, build, index, flags: chosen.flags, cleanup, interrupted, arrivals: new Map() };
     results.push(await measureBuild(context, chosen, worker));
   }
 
@@ -206,6 +212,7 @@ interface BuildContext {
   caPem: string;
   build: Build;
   index: number;
+  flags: string[];
   cleanup: Cleanup;
   interrupted: AbortSignal;
   /** Metric request arrivals (epoch ms) per namespace, from queryscaler's log. */
@@ -222,7 +229,7 @@ async function measureBuild(context: BuildContext, chosen: Options, worker: Work
     kubeconfigPath: cp.kubeconfigPath,
     tlsCertFile: path.join(context.dir, 'tls.crt'),
     tlsKeyFile: path.join(context.dir, 'tls.key'),
-    flags: ['--log-level', 'debug'],
+    flags: ['--log-level', 'debug', ...context.flags],
     logPath: path.join(context.dir, `queryscaler-${context.index}.log`),
     onLine: (line) => {
       for (const namespace of watched) {
