@@ -16,7 +16,7 @@
 // 3. Load: N ScaledObjects on the seed query (pollingInterval 1), MySQL query runs and HPA metric
 //    requests per second over two HPA periods (MariaDB's general log, queryscaler's log).
 //
-//   node --import tsx bench/reaction.ts [--baseline <git ref>] [--offsets 14,12,...] [--n 300] [--queryscaler-flags "--metric-freshness-ms 1000"]
+//   node --import tsx bench/reaction.ts [--baseline <git ref>] [--offsets 14,12,...] [--n 300] [--queryscaler-flags="--metric-freshness-ms 1000"] (with =: the value starts with a dash)
 //
 // A run with the default offsets and N rewrites its block in bench/RESULTS.md.
 // Everything it starts is stopped on the way out, also after an error or Ctrl-C.
