@@ -43,7 +43,7 @@ import { createSelfSignedServing } from '../src/tls/certificates.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
 import { applyYaml, createTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi } from '../test/support/kube.js';
 import type { MariaDb } from '../test/support/mariadb.js';
-import { createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../test/support/seed-scenario.js';
+import { createSeedReader, createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../test/support/seed-scenario.js';
 import { runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
 import type { CellRequest } from './support/load-client.js';
 import { awaitWorkerMessage, startLoadClient } from './support/load-worker.js';
@@ -154,8 +154,7 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
   await installCrds(cp, CRDS_DIR);
   await createSeedTable(db);
   await setSeedRowCount(db, 1);
-  await db.query(`CREATE OR REPLACE USER '${DB_USER}'@'%' IDENTIFIED BY '${DB_PASSWORD}'`);
-  await db.query(`GRANT SELECT ON testdb.* TO '${DB_USER}'@'%'`);
+  await createSeedReader(db, DB_USER, DB_PASSWORD);
   const serving = createSelfSignedServing([`${METRICS_SERVICE.serviceName}.${METRICS_SERVICE.serviceNamespace}.svc`]);
   await writeFile(path.join(dir, 'tls.crt'), serving.certPem);
   await writeFile(path.join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });

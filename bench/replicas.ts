@@ -25,7 +25,7 @@ import type { ControlPlane } from '../test/support/control-plane.js';
 import { createTestNamespace, deleteTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi } from '../test/support/kube.js';
 import type { MariaDb } from '../test/support/mariadb.js';
 import { ReplicaSet } from '../test/support/replica-processes.js';
-import { createSeedTable, setSeedRowCount } from '../test/support/seed-scenario.js';
+import { createSeedReader, createSeedTable, setSeedRowCount } from '../test/support/seed-scenario.js';
 import { errorText, runBenchmark, startTestBed, type Cleanup } from './support/harness.js';
 import { cpuShare, sampleProcess } from './support/proc-stats.js';
 import { counterGrowth, histogramWindow, parseExposition, type Sample } from './support/prometheus-text.js';
@@ -100,8 +100,7 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
   await installCrds(cp, CRDS_DIR);
   await createSeedTable(db);
   await setSeedRowCount(db, 1);
-  await db.query(`CREATE OR REPLACE USER '${DB_USER}'@'%' IDENTIFIED BY '${DB_PASSWORD}'`);
-  await db.query(`GRANT SELECT ON testdb.* TO '${DB_USER}'@'%'`);
+  await createSeedReader(db, DB_USER, DB_PASSWORD);
 
   const scale: ScaleCell[] = [];
   for (const replicas of chosen.replicaCounts) {

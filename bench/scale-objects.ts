@@ -24,7 +24,7 @@ import { createSelfSignedServing } from '../src/tls/certificates.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
 import { createTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi } from '../test/support/kube.js';
 import type { MariaDb } from '../test/support/mariadb.js';
-import { createSeedTable, setSeedRowCount } from '../test/support/seed-scenario.js';
+import { createSeedReader, createSeedTable, setSeedRowCount } from '../test/support/seed-scenario.js';
 import { cpuShare, findPid, sampleProcess, type ProcessSample } from './support/proc-stats.js';
 import { counterGrowth, histogramWindow, type Sample } from './support/prometheus-text.js';
 import { startQueryscalerProcess, type QueryscalerProcess } from './support/queryscaler-process.js';
@@ -123,8 +123,7 @@ async function run(chosen: Options, cleanup: Cleanup, interrupted: AbortSignal):
   await installCrds(cp, CRDS_DIR);
   await createSeedTable(db);
   await setSeedRowCount(db, 1);
-  await db.query(`CREATE OR REPLACE USER '${DB_USER}'@'%' IDENTIFIED BY '${DB_PASSWORD}'`);
-  await db.query(`GRANT SELECT ON testdb.* TO '${DB_USER}'@'%'`);
+  await createSeedReader(db, DB_USER, DB_PASSWORD);
   const apiServerPid = await findPid(['kube-apiserver', cp.dir]);
   if (apiServerPid === undefined) throw new Error(`no kube-apiserver process with ${cp.dir} in its command line`);
 

@@ -2,6 +2,7 @@
 // front-proxy client certificate, so this sits on a port of its own, outside the metrics API's
 // authentication. It needs none: it only answers whether a ScaledObject may be stored, from the
 // controller's caches, and changes nothing. Every answer is a few milliseconds of in-memory work.
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -40,13 +41,9 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   // kube-apiserver waits timeoutSeconds at most; nothing here needs longer than a few.
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  // once() rejects on 'error' (a port in use), so a failed listen fails the start.
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   logger.info({ host: options.host, port, path: SCALED_OBJECT_WEBHOOK_PATH }, 'admission webhook listening');
   return {

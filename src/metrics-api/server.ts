@@ -3,6 +3,7 @@
 // metric GETs take a fast path in front of the Express app (metric-fast-path.ts), which admits and
 // answers them with the same functions as the app's middlewares and route.
 
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -157,13 +158,9 @@ export async function startMetricsApiServer(options: MetricsApiServerOptions): P
   app.use((req, res) => sendStatus(res, 'NotFound', `the server could not find the requested resource (${req.method} ${req.path})`));
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => sendInternalError(logger, res, req.method, req.path, error));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  // once() rejects on 'error' (a port in use), so a failed listen fails the start.
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   const refreshMs = options.authConfigRefreshMs ?? DEFAULT_AUTH_CONFIG_REFRESH_MS;
   const refreshTimer = setInterval(() => void refreshAuthConfig(), refreshMs);

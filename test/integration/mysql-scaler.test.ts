@@ -6,6 +6,7 @@ import { mysqlScalerType } from '../../src/scalers/mysql/mysql-scaler.js';
 import { leasePool, mysqlPoolStats, setMySqlPoolOptions, DEFAULT_MYSQL_POOL_OPTIONS } from '../../src/scalers/mysql/pool-registry.js';
 import { sharedMariaDb } from '../support/shared.js';
 import type { MariaDb } from '../support/mariadb.js';
+import { queriesSentBy } from '../support/general-log.js';
 
 const SEED_QUERY = "SELECT CEIL(COUNT(*) / 6) FROM testdb.testtable WHERE testcolumn2='none'";
 const PASSWORD = 'qs-Scaler-pw-7731';
@@ -68,21 +69,9 @@ describe('mysql scaler against MariaDB @integration', function () {
     return { value: result.samples[0]?.value, active: result.active };
   }
 
-  /** Runs of the seed query by `user` while `during` runs. The general log names the user of every statement, so other tests' traffic cannot blur the count. */
+  /** Runs of the seed query by `user` while `during` runs. */
   async function seedQueriesOf(user: string, during: () => Promise<unknown>): Promise<number> {
-    await db.query('TRUNCATE mysql.general_log');
-    await db.query("SET GLOBAL log_output = 'TABLE'");
-    await db.query('SET GLOBAL general_log = ON');
-    try {
-      await during();
-    } finally {
-      await db.query('SET GLOBAL general_log = OFF');
-    }
-    const rows = await db.query<Array<{ n: number }>>(
-      "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query' AND argument LIKE ?",
-      [`${user.replace(/_/g, '\\_')}[%`, `%(${SEED_QUERY})%`]);
-    await db.query('TRUNCATE mysql.general_log');
-    return Number(rows[0]?.n);
+    return (await queriesSentBy(db, user, during)).filter((text) => text.includes(`(${SEED_QUERY})`)).length;
   }
 
   async function setRows(none: number, other: number): Promise<void> {

@@ -12,7 +12,7 @@ import { startQueryscaler, type RunningQueryscaler } from '../../src/queryscaler
 import type { ControlPlane } from '../support/control-plane.js';
 import { createTestNamespace, deleteTestNamespace, installCrds, waitFor } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
-import { createSeedTable, setSeedRowCount } from '../support/seed-scenario.js';
+import { createSeedReader, createSeedTable, setSeedRowCount } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../../crds/', import.meta.url));
@@ -69,8 +69,7 @@ describe('/metrics with 100 ScaledObjects created and deleted @integration', fun
     await installCrds(cp, CRDS_DIR);
     await createSeedTable(db);
     await setSeedRowCount(db, 1);
-    await db.query(`CREATE OR REPLACE USER '${user}'@'%' IDENTIFIED BY '${password}'`);
-    await db.query(`GRANT SELECT ON testdb.* TO '${user}'@'%'`);
+    await createSeedReader(db, user, password);
     namespace = await createTestNamespace(cp, 'series');
     app = await startQueryscaler({
       kubeConfig: cp.kubeConfig,

@@ -15,10 +15,11 @@ import { DEFAULT_LEASE_TIMING } from '../../src/sharding/shard-coordinator.js';
 import { desiredHolder, shardOf } from '../../src/sharding/shard-map.js';
 import { credentialObjects, forEachLimited, scaledObjectName, scaledObjectObject, statefulSetObject } from '../../bench/support/scale-fixtures.js';
 import type { ControlPlane } from '../support/control-plane.js';
+import { queriesSentBy } from '../support/general-log.js';
 import { createTestNamespace, deleteTestNamespace, installCrds, waitFor } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { ReplicaSet } from '../support/replica-processes.js';
-import { createSeedTable, setSeedRowCount } from '../support/seed-scenario.js';
+import { createSeedReader, createSeedTable, setSeedRowCount } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../../crds/', import.meta.url));
@@ -69,19 +70,7 @@ describe('several active replicas sharing ScaledObjects through Leases @integrat
 
   /** Runs of each ScaledObject's (distinct) query by our user while `during` runs, from the general log. */
   async function queriesPerObject(during: () => Promise<void>): Promise<number[]> {
-    await db.query('TRUNCATE mysql.general_log');
-    await db.query("SET GLOBAL log_output = 'TABLE'");
-    await db.query('SET GLOBAL general_log = ON');
-    try {
-      await during();
-    } finally {
-      await db.query('SET GLOBAL general_log = OFF');
-    }
-    const rows = await db.query<Array<{ argument: string | Buffer }>>(
-      "SELECT argument FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query'",
-      [`${user}[${user}]%`],
-    );
-    const texts = rows.map((r) => String(r.argument));
+    const texts = await queriesSentBy(db, user, during);
     return indexes.map((i) => texts.filter((t) => t.includes(`AND ${i} = ${i})`)).length);
   }
 
@@ -90,8 +79,7 @@ describe('several active replicas sharing ScaledObjects through Leases @integrat
     await installCrds(cp, CRDS_DIR);
     await createSeedTable(db);
     await setSeedRowCount(db, ROWS);
-    await db.query(`CREATE OR REPLACE USER '${user}'@'%' IDENTIFIED BY '${password}'`);
-    await db.query(`GRANT SELECT ON testdb.* TO '${user}'@'%'`);
+    await createSeedReader(db, user, password);
     namespace = await createTestNamespace(cp, 'replicas');
     replicas = new ReplicaSet({ cp, namespace, shards: SHARDS });
     const client = KubernetesObjectApi.makeApiClient(cp.kubeConfig);

@@ -23,10 +23,11 @@ import {
   statefulSetObject,
 } from '../../bench/support/scale-fixtures.js';
 import type { ControlPlane } from '../support/control-plane.js';
+import { queriesSentBy } from '../support/general-log.js';
 import { kubeApiRequests } from '../support/kube-api-requests.js';
 import { createTestNamespace, deleteTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi, waitFor } from '../support/kube.js';
 import type { MariaDb } from '../support/mariadb.js';
-import { createSeedTable, SEED_QUERY, setSeedRowCount } from '../support/seed-scenario.js';
+import { createSeedReader, createSeedTable, SEED_QUERY, setSeedRowCount } from '../support/seed-scenario.js';
 import { sharedControlPlane, sharedMariaDb } from '../support/shared.js';
 
 const CRDS_DIR = fileURLToPath(new URL('../../crds/', import.meta.url));
@@ -105,8 +106,7 @@ describe('hundreds of ScaledObjects, fifty of them here @integration', function 
     await createSeedTable(db);
     await setSeedRowCount(db, ROWS);
     // A user of its own, so its server threads are queryscaler's and nobody else's.
-    await db.query(`CREATE OR REPLACE USER '${user}'@'%' IDENTIFIED BY '${password}'`);
-    await db.query(`GRANT SELECT ON testdb.* TO '${user}'@'%'`);
+    await createSeedReader(db, user, password);
     namespace = await createTestNamespace(cp, 'scale');
 
     app = await startQueryscaler({
@@ -180,23 +180,10 @@ describe('hundreds of ScaledObjects, fifty of them here @integration', function 
       { what: 'every status to show value 1 and Active=True', timeoutMs: 30_000, intervalMs: 500 },
     );
 
-    // The general log names the user of each statement, so other traffic cannot blur the count.
-    await db.query('TRUNCATE mysql.general_log');
-    await db.query("SET GLOBAL log_output = 'TABLE'");
     const answersBefore = await metricAnswers(app!.metrics.registry);
-    await db.query('SET GLOBAL general_log = ON');
-    try {
-      await new Promise((resolve) => setTimeout(resolve, QUERY_WINDOW_MS));
-    } finally {
-      await db.query('SET GLOBAL general_log = OFF');
-    }
+    const sent = await queriesSentBy(db, user, () => new Promise((resolve) => setTimeout(resolve, QUERY_WINDOW_MS)));
     const answers = (await metricAnswers(app!.metrics.registry)) - answersBefore;
-    const rows = await db.query<Array<{ n: number }>>(
-      "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query' AND argument LIKE ?",
-      [`${user}[%`, `%(${SEED_QUERY})%`],
-    );
-    await db.query('TRUNCATE mysql.general_log');
-    const queries = Number(rows[0]?.n);
+    const queries = sent.filter((text) => text.includes(`(${SEED_QUERY})`)).length;
     console.log(`      ${queries} runs of the shared query in ${QUERY_WINDOW_MS / 1000} s for ${N} ScaledObjects polling every second and ${answers} HPA requests`);
     // A request reads afresh only when no identical query ran in the 250 ms before it, and then its
     // read stands in for the polls: at most one query per 250 ms and one a second, give or take the

@@ -60,6 +60,12 @@ export async function createSeedTable(db: MariaDb): Promise<void> {
   for (const statement of SEED_TABLE_DDL) await db.query(statement);
 }
 
+/** A database user who may only read testdb, the account the README tells users to create. */
+export async function createSeedReader(db: MariaDb, user: string, password: string): Promise<void> {
+  await db.query(`CREATE OR REPLACE USER '${user}'@'%' IDENTIFIED BY '${password}'`);
+  await db.query(`GRANT SELECT ON testdb.* TO '${user}'@'%'`);
+}
+
 /** Leaves exactly rows 1..count with testcolumn2='none', as the blog's insert and delete loops did. */
 export async function setSeedRowCount(db: MariaDb, count: number): Promise<void> {
   await db.query('DELETE FROM testdb.testtable WHERE testcolumn1 > ?', [count]);
