@@ -41,6 +41,7 @@ import type { ScaledObject } from '../src/api/types.js';
 import { DEFAULT_FRESHNESS_MS } from '../src/metric-cache/metric-cache.js';
 import { createSelfSignedServing } from '../src/tls/certificates.js';
 import type { ControlPlane } from '../test/support/control-plane.js';
+import { queriesSentBy } from '../test/support/general-log.js';
 import { applyYaml, createTestNamespace, installCrds, registerExternalMetricsApi, unregisterExternalMetricsApi } from '../test/support/kube.js';
 import type { MariaDb } from '../test/support/mariadb.js';
 import { createSeedReader, createSeedTable, seedKedaObjects, seedStatefulSetObjects, setSeedRowCount, toYaml } from '../test/support/seed-scenario.js';
@@ -408,24 +409,17 @@ async function measureLoad(context: BuildContext, namespace: string, n: number):
   await until(async () => Promise.resolve(requests() >= n), READY_GIVE_UP_MS, `${n} HPA metric requests`, interrupted, () => `(${requests()} so far)`);
   await sleep(HPA_SYNC_SECONDS * 1000, interrupted);
 
-  await db.query('TRUNCATE mysql.general_log');
-  await db.query("SET GLOBAL log_output = 'TABLE'");
-  const requestsBefore = requests();
-  await db.query('SET GLOBAL general_log = ON');
-  const windowStart = performance.now();
-  try {
+  let seconds = 0;
+  let requestsInWindow = 0;
+  const sent = await queriesSentBy(db, DB_USER, async () => {
+    const requestsBefore = requests();
+    const windowStart = performance.now();
     await sleep(LOAD_WINDOW_MS, interrupted);
-  } finally {
-    await db.query('SET GLOBAL general_log = OFF');
-  }
-  const seconds = (performance.now() - windowStart) / 1000;
-  const requestsInWindow = requests() - requestsBefore;
-  const runs = await db.query<Array<{ n: number }>>(
-    "SELECT COUNT(*) AS n FROM mysql.general_log WHERE user_host LIKE ? AND command_type = 'Query' AND argument LIKE '%SELECT CEIL(COUNT(*) / 6)%'",
-    [`${DB_USER.replace(/_/g, '\\_')}[%`],
-  );
-  await db.query('TRUNCATE mysql.general_log');
-  const result = { n, requestsPerSecond: requestsInWindow / seconds, queriesPerSecond: Number(runs[0]?.n) / seconds };
+    seconds = (performance.now() - windowStart) / 1000;
+    requestsInWindow = requests() - requestsBefore;
+  });
+  const runs = sent.filter((text) => text.includes('SELECT CEIL(COUNT(*) / 6)')).length;
+  const result = { n, requestsPerSecond: requestsInWindow / seconds, queriesPerSecond: runs / seconds };
   console.log(`  load: ${result.requestsPerSecond.toFixed(1)} HPA requests/s, ${result.queriesPerSecond.toFixed(2)} query runs/s`);
   return result;
 }

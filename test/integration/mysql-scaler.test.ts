@@ -7,8 +7,8 @@ import { leasePool, mysqlPoolStats, setMySqlPoolOptions, DEFAULT_MYSQL_POOL_OPTI
 import { sharedMariaDb } from '../support/shared.js';
 import type { MariaDb } from '../support/mariadb.js';
 import { queriesSentBy } from '../support/general-log.js';
+import { SEED_QUERY } from '../support/seed-scenario.js';
 
-const SEED_QUERY = "SELECT CEIL(COUNT(*) / 6) FROM testdb.testtable WHERE testcolumn2='none'";
 const PASSWORD = 'qs-Scaler-pw-7731';
 // One user per concern, so connection counts and pools of one test do not see another's.
 const USERS = ['qs_scaler', 'qs_pool', 'qs_flight', 'qs_ref', 'qs_busy', 'qs_share'] as const;
